@@ -1,0 +1,1 @@
+"""Breakwater's command line and local supervisor: thin layers over the library packages."""

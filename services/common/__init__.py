@@ -1,0 +1,1 @@
+"""The kit every service uses: settings, JSON errors, database, tokens and the resilient client."""
