@@ -1,0 +1,82 @@
+"""Auth's JSON API: register, login, who am I, and the public key for verifiers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app
+from flask_smorest import Blueprint
+
+from services.auth import domain
+from services.auth.keys import SigningKeys
+from services.auth.models import User
+from services.auth.schemas import (
+    AccessTokenSchema,
+    JwksSchema,
+    LoginSchema,
+    RegisterSchema,
+    UserSchema,
+)
+from services.common.tokens import current_principal, login_required, public_jwk
+
+HASHER_KEY, SIGNER_KEY, KEYS_KEY = "auth.hasher", "auth.signer", "auth.keys"
+BEARER = [{"bearerAuth": []}]
+
+auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
+users_blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="The caller's account")
+keys_blp = Blueprint("keys", __name__, description="Public keys for verifying access tokens")
+
+
+def _extension(key: str) -> Any:
+    return current_app.extensions[key]
+
+
+@auth_blp.post("/register")
+@auth_blp.arguments(RegisterSchema)
+@auth_blp.response(201, UserSchema)
+@auth_blp.alt_response(409, description="an account with this email already exists")
+def register(fields: dict[str, Any]) -> User:
+    """Create an account (emails are compared case-insensitively)."""
+    settings = current_app.config["SETTINGS"]
+    return domain.register_user(
+        **fields, hasher=_extension(HASHER_KEY), admin_emails=settings.admin_emails
+    )
+
+
+@auth_blp.post("/login")
+@auth_blp.arguments(LoginSchema)
+@auth_blp.response(200, AccessTokenSchema)
+@auth_blp.alt_response(401, description="the email or password is not correct")
+def login(fields: dict[str, Any]) -> dict[str, object]:
+    """Exchange email and password for a signed access token."""
+    user = domain.authenticate(fields["email"], fields["password"], hasher=_extension(HASHER_KEY))
+    return domain.issue_access_token(_extension(SIGNER_KEY), user)
+
+
+@users_blp.get("/me")
+@login_required
+@users_blp.response(200, UserSchema)
+@users_blp.alt_response(401, description="no valid access token")
+@users_blp.doc(security=BEARER)
+def me() -> User:
+    """The caller's name, email and membership level."""
+    return domain.user_by_id(current_principal().user_id)
+
+
+@keys_blp.get("/.well-known/jwks.json")
+@keys_blp.response(200, JwksSchema)
+def jwks() -> dict[str, object]:
+    """The public key set, for verifiers that speak JWKS."""
+    keys: SigningKeys = _extension(KEYS_KEY)
+    return {"keys": [public_jwk(keys.public_pem)]}
+
+
+@keys_blp.get("/api/v1/auth/public-key")
+@keys_blp.response(
+    200, {"type": "string"}, content_type="application/x-pem-file",
+    description="the Ed25519 public key (SubjectPublicKeyInfo PEM)",
+)
+def public_key() -> Response:
+    """The public key as PEM, for services configured with a key file or text."""
+    keys: SigningKeys = _extension(KEYS_KEY)
+    return Response(keys.public_pem, mimetype="application/x-pem-file")

@@ -1,0 +1,160 @@
+"""What a cart can do: add, change, remove, clear, and total its lines exactly.
+
+Money is integer cents inside; it leaves as a decimal string ("12.50") so no float ever
+rounds a price.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from services.cart.catalog import ProductSnapshot
+from services.cart.models import CartLine, db
+from services.common.errors import Conflict, InvalidField, NotFound
+
+MAX_LINE_QUANTITY = 99
+MAX_LINES = 50
+
+
+def format_cents(cents: int) -> str:
+    """Integer cents as an exact decimal string: 1250 → "12.50"."""
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored naive-UTC time made explicit, so it serialises as RFC 3339 with an offset."""
+    return moment.replace(tzinfo=UTC)
+
+
+def _line_view(line: CartLine) -> dict[str, Any]:
+    total = line.unit_price_cents * line.quantity
+    return {
+        "product_id": line.product_id,
+        "name": line.name,
+        "slug": line.slug,
+        "image": line.image,
+        "unit_price": format_cents(line.unit_price_cents),
+        "unit_price_cents": line.unit_price_cents,
+        "quantity": line.quantity,
+        "line_total": format_cents(total),
+        "line_total_cents": total,
+        "added_at": as_utc(line.added_at),
+        "updated_at": as_utc(line.updated_at),
+    }
+
+
+def _lines(user_id: int) -> list[CartLine]:
+    return list(db.session.scalars(
+        select(CartLine).where(CartLine.user_id == user_id).order_by(CartLine.added_at, CartLine.id)
+    ))
+
+
+def cart_of(user_id: int) -> dict[str, Any]:
+    """The user's cart: its lines and exact totals."""
+    lines = [_line_view(line) for line in _lines(user_id)]
+    total = sum(line["line_total_cents"] for line in lines)
+    return {
+        "user_id": user_id,
+        "lines": lines,
+        "line_count": len(lines),
+        "item_count": sum(line["quantity"] for line in lines),
+        "total": format_cents(total),
+        "total_cents": total,
+    }
+
+
+def _line(user_id: int, product_id: int, *, lock: bool = False) -> CartLine | None:
+    query = select(CartLine).where(CartLine.user_id == user_id, CartLine.product_id == product_id)
+    if lock:
+        query = query.with_for_update()
+    return db.session.scalars(query).first()
+
+
+def _check_quantity(product_id: int, quantity: int, stock: int | None) -> None:
+    if quantity > MAX_LINE_QUANTITY:
+        raise InvalidField(
+            f"a cart holds at most {MAX_LINE_QUANTITY} of one product",
+            code="quantity_limit",
+            details={"product_id": product_id, "requested": quantity, "max": MAX_LINE_QUANTITY},
+        )
+    if stock is not None and quantity > stock:
+        raise Conflict(
+            f"only {stock} of product {product_id} in stock",
+            code="insufficient_stock",
+            details={"product_id": product_id, "requested": quantity, "available": stock},
+        )
+
+
+def add_item(user_id: int, product: ProductSnapshot, quantity: int) -> bool:
+    """Put `quantity` of the product in the cart (adding to a line already there).
+
+    Returns whether a new line was created. The line's name and price are refreshed to the
+    snapshot taken for this add.
+    """
+    for _attempt in range(2):
+        line = _line(user_id, product.id, lock=True)
+        try:
+            if line is None:
+                count = db.session.scalar(
+                    select(func.count()).select_from(CartLine).where(CartLine.user_id == user_id))
+                if count >= MAX_LINES:
+                    raise Conflict(f"a cart holds at most {MAX_LINES} different products",
+                                   code="cart_full", details={"max_lines": MAX_LINES})
+                _check_quantity(product.id, quantity, product.stock)
+                line = CartLine(user_id=user_id, product_id=product.id, quantity=quantity)
+                db.session.add(line)
+                created = True
+            else:
+                _check_quantity(product.id, line.quantity + quantity, product.stock)
+                line.quantity += quantity
+                created = False
+            line.name, line.slug, line.image = product.name, product.slug, product.image
+            line.unit_price_cents = product.price_cents
+            db.session.commit()
+            return created
+        except IntegrityError:
+            # A concurrent add created the line first: go round again and add to it.
+            db.session.rollback()
+        except Exception:
+            db.session.rollback()
+            raise
+    raise Conflict("the cart changed while adding; try again", code="cart_busy")
+
+
+def set_quantity(user_id: int, product_id: int, quantity: int) -> None:
+    """Set the quantity of a product already in the cart (no stock check: checkout does that)."""
+    line = _line(user_id, product_id, lock=True)
+    if line is None:
+        db.session.rollback()
+        raise NotFound(f"product {product_id} is not in your cart", code="cart_item_not_found",
+                       details={"product_id": product_id})
+    try:
+        _check_quantity(product_id, quantity, None)
+    except Exception:
+        db.session.rollback()
+        raise
+    line.quantity = quantity
+    db.session.commit()
+
+
+def remove_item(user_id: int, product_id: int) -> None:
+    """Take a product out of the cart."""
+    result = db.session.execute(
+        delete(CartLine).where(CartLine.user_id == user_id, CartLine.product_id == product_id))
+    db.session.commit()
+    if not result.rowcount:
+        raise NotFound(f"product {product_id} is not in your cart", code="cart_item_not_found",
+                       details={"product_id": product_id})
+
+
+def clear_cart(user_id: int) -> int:
+    """Empty the cart; returns how many lines were removed."""
+    result = db.session.execute(delete(CartLine).where(CartLine.user_id == user_id))
+    db.session.commit()
+    return result.rowcount or 0

@@ -1,0 +1,25 @@
+"""`python -m services.order [--host H] [--port P]`: the order service on Flask's threaded server."""
+
+from __future__ import annotations
+
+import argparse
+
+from services.order import create_app
+from services.order.config import OrderSettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line, migrate the database (unless ORDER_AUTO_MIGRATE=off) and serve."""
+    parser = argparse.ArgumentParser(prog="python -m services.order", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    overrides = {"auto_migrate": True} if OrderSettings.from_env().auto_migrate is None else {}
+    if args.port is not None:
+        overrides["port"] = args.port
+    app = create_app(overrides)
+    app.run(host=args.host, port=app.config["SETTINGS"].port, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The product service: the catalog and stock reservations (`python -m services.product`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+from flask import Flask
+
+from services.common.app import build_app
+from services.product.config import ProductSettings
+from services.product.models import db, utcnow
+from services.product.routes import (
+    CLOCK_KEY,
+    legacy_blp,
+    products_blp,
+    products_v2_blp,
+    reservations_blp,
+)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None, *, clock: Callable[[], datetime] = utcnow
+) -> Flask:
+    """The product app; `config` overrides settings fields, `clock` gives naive-UTC now."""
+    settings = ProductSettings.from_env(overrides=config)
+    app = build_app(
+        settings, db, [products_blp, legacy_blp, products_v2_blp, reservations_blp],
+        migrations_dir=MIGRATIONS, api_title="Breakwater product",
+    )
+    app.extensions[CLOCK_KEY] = clock
+    if settings.auto_migrate:
+        with app.app_context():
+            flask_migrate.upgrade()
+            # No pooled connection may outlive the migration into forked gunicorn workers.
+            db.engine.dispose()
+    return app

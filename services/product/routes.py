@@ -1,0 +1,199 @@
+"""Product's HTTP API: the catalog (v1, v2 and the seed's legacy path) and stock reservations.
+
+Who may call what:
+- reading the catalog is open;
+- creating products is open in local mode (the seed's curl has no token); with
+  `PRODUCT_ADMIN_ONLY_CREATE=on` it needs a token whose membership is "admin" (401, 403);
+- reservations need a valid token: the order service calls them on behalf of the user whose
+  token it forwards; the user id is recorded, and only that user can see, confirm or release
+  the reservation (anyone else gets 404, so ids reveal nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from services.common.app import FORM_TYPES, JSON_TYPES, accepts
+from services.common.errors import Forbidden
+from services.common.tokens import current_principal, login_required
+from services.product import domain, reservations
+from services.product.config import ProductSettings
+from services.product.models import Product, Reservation
+from services.product.schemas import (
+    CursorArgsSchema,
+    LegacyProductCreateSchema,
+    PageArgsSchema,
+    ProductCreateSchema,
+    ProductCursorPageSchema,
+    ProductPageSchema,
+    ProductSchema,
+    ProductV2Schema,
+    ReservationSchema,
+    ReserveSchema,
+    encode_cursor,
+)
+
+CLOCK_KEY = "product.clock"
+BEARER = [{"bearerAuth": []}]
+
+
+class JsonOrFormBlueprint(Blueprint):
+    """A flask-smorest Blueprint that also documents webargs' "json_or_form" location."""
+
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+        **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+        "json_or_form": "application/json",
+    }
+
+
+products_blp = JsonOrFormBlueprint("products", __name__, url_prefix="/api/v1/products",
+                                   description="The catalog (v1)")
+legacy_blp = JsonOrFormBlueprint("legacy", __name__, url_prefix="/api/product",
+                                 description="The seed document's paths, kept working")
+products_v2_blp = Blueprint("products_v2", __name__, url_prefix="/api/v2/products",
+                            description="The catalog (v2: money objects, cursor paging)")
+reservations_blp = Blueprint("reservations", __name__, url_prefix="/api/v1/reservations",
+                             description="Stock held for checkout")
+
+
+def _settings() -> ProductSettings:
+    return current_app.config["SETTINGS"]
+
+
+def _now() -> datetime:
+    clock: Callable[[], datetime] = current_app.extensions[CLOCK_KEY]
+    return clock()
+
+
+def _simulate_read_cost() -> None:
+    settings = _settings()
+    domain.simulate_downstream_work(settings.simulated_delay_ms, settings.simulated_cpu_ms)
+
+
+def _create(fields: dict[str, Any]) -> Product:
+    settings = _settings()
+    if settings.admin_only_create and current_principal().membership != "admin":
+        raise Forbidden("only admins may create products here", code="admin_only")
+    return domain.create_product(
+        **fields, default_stock=settings.default_stock, currency=settings.currency
+    )
+
+
+def _form_body_doc(schema: type) -> dict[str, Any]:
+    return {"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": schema}}}}
+
+
+@products_blp.post("")
+@accepts(*JSON_TYPES, *FORM_TYPES)
+@products_blp.arguments(ProductCreateSchema, location="json_or_form")
+@products_blp.response(201, ProductSchema)
+@products_blp.alt_response(409, description="the slug is taken")
+@products_blp.doc(**_form_body_doc(ProductCreateSchema))
+def create_product(fields: dict[str, Any]) -> Product:
+    """Add a product (JSON or form fields; price in currency units, e.g. "12.50")."""
+    return _create(fields)
+
+
+@legacy_blp.post("/create")
+@accepts(*JSON_TYPES, *FORM_TYPES)
+@legacy_blp.arguments(LegacyProductCreateSchema, location="json_or_form")
+@legacy_blp.response(201, ProductSchema)
+@legacy_blp.alt_response(409, description="the slug is taken")
+@legacy_blp.doc(deprecated=True, **_form_body_doc(LegacyProductCreateSchema))
+def create_product_legacy(fields: dict[str, Any]) -> Product:
+    """The seed's `curl -d "name=…&slug=…&image=…&price=100" /api/product/create`."""
+    return _create(fields)
+
+
+@products_blp.get("")
+@products_blp.arguments(PageArgsSchema, location="query")
+@products_blp.response(200, ProductPageSchema)
+def list_products(args: dict[str, int]) -> domain.ProductPage:
+    """A page of the catalog in id order, with the total count."""
+    _simulate_read_cost()
+    return domain.list_products(args["page"], args["per_page"])
+
+
+@products_blp.get("/<string:id_or_slug>")
+@products_blp.response(200, ProductSchema)
+@products_blp.alt_response(404, description="no such product")
+def get_product(id_or_slug: str) -> Product:
+    """One product, by numeric id or by slug."""
+    _simulate_read_cost()
+    return domain.find_product(id_or_slug)
+
+
+@products_v2_blp.get("")
+@products_v2_blp.arguments(CursorArgsSchema, location="query")
+@products_v2_blp.response(200, ProductCursorPageSchema)
+def list_products_v2(args: dict[str, Any]) -> dict[str, Any]:
+    """A slice of the catalog; pass `next_cursor` back as `cursor` for the next one."""
+    _simulate_read_cost()
+    items, last_id = domain.list_products_after(args["cursor"] or 0, args["limit"])
+    return {"items": items, "next_cursor": None if last_id is None else encode_cursor(last_id)}
+
+
+@products_v2_blp.get("/<string:id_or_slug>")
+@products_v2_blp.response(200, ProductV2Schema)
+@products_v2_blp.alt_response(404, description="no such product")
+def get_product_v2(id_or_slug: str) -> Product:
+    """One product in the v2 shape."""
+    _simulate_read_cost()
+    return domain.find_product(id_or_slug)
+
+
+@reservations_blp.post("")
+@login_required
+@reservations_blp.arguments(ReserveSchema)
+@reservations_blp.response(201, ReservationSchema, description="units held")
+@reservations_blp.alt_response(200, schema=ReservationSchema, description="the same order_ref again")
+@reservations_blp.alt_response(401, description="no valid access token")
+@reservations_blp.alt_response(409, description="insufficient_stock, or order_ref reused")
+@reservations_blp.doc(security=BEARER)
+def reserve(fields: dict[str, Any]) -> tuple[Reservation, int]:
+    """Hold all lines for one order, or none (409 `insufficient_stock` says what is short)."""
+    reservation, created = reservations.reserve_stock(
+        user_id=current_principal().user_id,
+        order_ref=fields["order_ref"],
+        lines=[(line["product_id"], line["quantity"]) for line in fields["lines"]],
+        ttl_seconds=_settings().reservation_ttl_seconds,
+        now=_now(),
+    )
+    return reservation, 201 if created else 200
+
+
+@reservations_blp.get("/<int:reservation_id>")
+@login_required
+@reservations_blp.response(200, ReservationSchema)
+@reservations_blp.alt_response(404, description="no such reservation of yours")
+@reservations_blp.doc(security=BEARER)
+def get_reservation(reservation_id: int) -> Reservation:
+    """One of the caller's reservations."""
+    return reservations.find_reservation(reservation_id, current_principal().user_id)
+
+
+@reservations_blp.post("/<int:reservation_id>/confirm")
+@login_required
+@reservations_blp.response(200, ReservationSchema)
+@reservations_blp.alt_response(404, description="no such reservation of yours")
+@reservations_blp.alt_response(409, description="released or expired")
+@reservations_blp.doc(security=BEARER)
+def confirm(reservation_id: int) -> Reservation:
+    """Turn the hold into a sale (idempotent)."""
+    return reservations.confirm_reservation(reservation_id, current_principal().user_id, _now())
+
+
+@reservations_blp.post("/<int:reservation_id>/release")
+@login_required
+@reservations_blp.response(200, ReservationSchema)
+@reservations_blp.alt_response(404, description="no such reservation of yours")
+@reservations_blp.alt_response(409, description="already confirmed")
+@reservations_blp.doc(security=BEARER)
+def release(reservation_id: int) -> Reservation:
+    """Give the held units back (idempotent)."""
+    return reservations.release_reservation(reservation_id, current_principal().user_id, _now())
