@@ -1,0 +1,234 @@
+"""What the edge checks before any upstream is called: headers, token, login rate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+
+from services.common.errors import ApiError, DependencyUnavailable, RateLimited, Unauthorized
+from services.common.tokens import Principal, TokenVerifier, bearer_token, key_id
+
+log = logging.getLogger("breakwater.gateway.edge")
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+
+
+def request_id(environ: Mapping[str, Any]) -> str:
+    """The client's `X-Request-Id` when it is short and plain, else a new one."""
+    given = environ.get("HTTP_X_REQUEST_ID")
+    if given and _SANE_REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def client_ip(environ: Mapping[str, Any], trust_forwarded: bool) -> str:
+    """The caller's address (the first `X-Forwarded-For` hop only behind a trusted proxy)."""
+    if trust_forwarded:
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+        first = forwarded.split(",", 1)[0].strip()
+        if first:
+            return first
+    return environ.get("REMOTE_ADDR") or "unknown"
+
+
+def check_header_limits(environ: Mapping[str, Any], max_bytes: int, max_count: int) -> None:
+    """431 when the request carries too many or too large headers."""
+    count = size = 0
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            count += 1
+            size += len(key) + len(value)
+    if count > max_count or size > max_bytes:
+        raise ApiError(
+            f"the request headers are too large (at most {max_count} headers, {max_bytes} bytes)",
+            code="headers_too_large",
+            status=431,
+        )
+
+
+class LoginRateLimiter:
+    """A token bucket per client IP: `burst` attempts at once, refilled at `per_minute`."""
+
+    def __init__(
+        self,
+        per_minute: float,
+        burst: int,
+        *,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate, self.burst, self.max_clients, self._clock = (
+            per_minute / 60.0,
+            burst,
+            max_clients,
+            clock,
+        )
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> None:
+        """Spend one token of `client`'s bucket, or raise 429 with the seconds to wait."""
+        now = self._clock()
+        with self._lock:
+            tokens, updated = self._buckets.pop(client, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - updated) * self.rate)
+            allowed = tokens >= 1.0
+            if allowed:
+                tokens -= 1.0
+            self._buckets[client] = (tokens, now)
+            if len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+        if not allowed:
+            wait = math.ceil((1.0 - tokens) / self.rate) if self.rate > 0 else 60
+            raise RateLimited(
+                "too many login attempts from this address; wait before trying again",
+                details={"retry_after_seconds": wait},
+                retry_after=max(1, wait),
+            )
+
+
+KeyFetcher = Callable[[], list[tuple[str | None, str]]]
+
+
+class EdgeAuth:
+    """Verifies access tokens at the edge, with the auth public key cached per key id.
+
+    Keys come from `GATEWAY_TOKEN_PUBLIC_KEY`, the public key file, or auth itself (the
+    fetcher); once known a key is kept, so an auth outage does not log anybody out.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        public_pem: str = "",
+        public_key_file: str = "",
+        fetch_keys: KeyFetcher | None = None,
+        retry_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.issuer, self.audience = issuer, audience
+        self._public_pem, self._public_key_file, self._fetch = (
+            public_pem,
+            public_key_file,
+            fetch_keys,
+        )
+        self._retry_seconds, self._clock = retry_seconds, clock
+        self._verifiers: dict[str, TokenVerifier] = {}
+        self._next_load = float("-inf")
+        self._lock = threading.Lock()
+
+    def verify(self, authorization: str | None) -> Principal:
+        """The principal of the bearer token, or `Unauthorized` (503 if no key can be had)."""
+        token = bearer_token(authorization)
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(
+                f"the access token is invalid ({exc}); log in again", code="invalid_token"
+            ) from exc
+        verifier = self._verifiers.get(kid) if kid else None
+        if verifier is None:
+            self._load_keys(kid)
+            verifier = self._verifiers.get(kid) if kid else None
+        if verifier is not None:
+            return verifier.verify(token)
+        if not self._verifiers:
+            raise DependencyUnavailable(
+                "the gateway has no token public key yet (auth unreachable and none "
+                "configured): set GATEWAY_TOKEN_PUBLIC_KEY_FILE or start auth",
+                code="token_key_unavailable",
+                retry_after=max(1, math.ceil(self._retry_seconds)),
+            )
+        # No key id, or one we cannot name: try every key we hold (there are one or two).
+        error: Unauthorized | None = None
+        for candidate in list(self._verifiers.values()):
+            try:
+                return candidate.verify(token)
+            except Unauthorized as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    def known_key_ids(self) -> list[str]:
+        """The key ids this edge can verify now."""
+        return sorted(self._verifiers)
+
+    def _load_keys(self, wanted: str | None) -> None:
+        """Read the configured keys, then ask auth if the wanted one is still unknown."""
+        with self._lock:
+            if self._clock() < self._next_load or self._has(wanted):
+                return
+            self._next_load = self._clock() + self._retry_seconds
+            for pem in self._configured_pems():
+                self._add(pem)
+            if not self._has(wanted) and self._fetch is not None:
+                try:
+                    for kid, pem in self._fetch():
+                        self._add(pem, kid)
+                except Exception as exc:  # noqa: BLE001 - auth down: keep the keys we have
+                    log.warning("cannot fetch the token public key from auth: %s", exc)
+
+    def _has(self, kid: str | None) -> bool:
+        return kid in self._verifiers if kid else bool(self._verifiers)
+
+    def _configured_pems(self) -> list[str]:
+        pems = [self._public_pem] if self._public_pem.strip() else []
+        path = Path(self._public_key_file) if self._public_key_file else None
+        if path is not None and path.is_file():
+            pems.append(path.read_text())
+        return pems
+
+    def _add(self, pem: str, kid: str | None = None) -> None:
+        kid = kid or key_id(pem)
+        if kid not in self._verifiers:
+            self._verifiers[kid] = TokenVerifier(
+                issuer=self.issuer, audience=self.audience, public_pem=pem
+            )
+            log.info("token public key %s loaded", kid)
+
+
+def pems_from_jwks(document: Any) -> list[tuple[str | None, str]]:
+    """The Ed25519 keys of a JWKS document as (key id, PEM text)."""
+    pems = []
+    for jwk in (document or {}).get("keys", []):
+        if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+            continue
+        key = jwt.algorithms.OKPAlgorithm.from_jwk(jwk)
+        pem = key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+        pems.append((jwk.get("kid"), pem))
+    return pems
+
+
+def pems_from_public_key_response(data: bytes) -> list[tuple[str | None, str]]:
+    """The PEM of `/api/v1/auth/public-key`: raw PEM text or JSON holding it."""
+    text = data.decode("utf-8", "replace")
+    if text.lstrip().startswith("-----BEGIN"):
+        return [(None, text)]
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return []
+    if isinstance(document, dict):
+        for field in ("public_key", "public_key_pem", "pem", "key"):
+            value = document.get(field)
+            if isinstance(value, str) and value.lstrip().startswith("-----BEGIN"):
+                return [(document.get("kid"), value)]
+        if "keys" in document:
+            return pems_from_jwks(document)
+    return []

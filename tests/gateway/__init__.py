@@ -1,0 +1,1 @@
+"""Tests of the API gateway against fake upstreams on loopback ports."""
