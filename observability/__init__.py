@@ -1,0 +1,11 @@
+"""Breakwater's observability: tracing set-up, span files, and reading traces back.
+
+- `observability.tracing`: `init_tracing`, `traced_wsgi`, `instrument_sqlalchemy`,
+  `trace_id_headers`, gunicorn hooks `post_fork`/`worker_exit`.
+- `observability.resilience`: `TracingListener`, `mark_fallback`, `record_experiment_span`,
+  `experiment_span`.
+- `observability.spans`: `SpanFiles`, `JaegerQuery`, `Trace`, `Span`, `to_jaeger_json`.
+- `observability.render`: `trace_table`, `waterfall`.
+
+Submodules are imported on use, so `import observability` costs nothing.
+"""
