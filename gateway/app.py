@@ -22,6 +22,8 @@ from gateway.fallback import StaleCache
 from gateway.metrics import ClientEventRecorder, GatewayMetrics
 from gateway.proxy import GatewayProxy
 from gateway.routes import ROUTES, UPSTREAMS
+from observability.resilience import TracingListener
+from observability.tracing import init_tracing, traced_wsgi
 from services.common.client import ResilientClient, UpstreamPolicy
 from services.common.errors import register_error_handlers
 from services.common.logs import configure_logging
@@ -37,7 +39,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> GatewayProxy:
     configure_logging("gateway", settings.instance_id, settings.log_level)
     metrics = GatewayMetrics()
     recorder = ClientEventRecorder(metrics)
-    client = ResilientClient(resilience=settings.resilience, listeners=[recorder])
+    init_tracing("gateway", instance_id=settings.instance_id)
+    client = ResilientClient(resilience=settings.resilience, listeners=[recorder, TracingListener()])
     recorder.client = client
     sources = build_sources(settings, UPSTREAMS)
     for service, source in sources.items():
@@ -75,7 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> GatewayProxy:
             }
         },
     )
-    return proxy
+    return traced_wsgi(proxy)
 
 
 def upstream_policy(settings: GatewaySettings, service: str) -> UpstreamPolicy:

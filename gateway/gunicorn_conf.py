@@ -5,6 +5,7 @@ thread count) can never occupy every worker. Values come from the gateway's sett
 """
 
 from gateway.config import GatewaySettings
+from observability.tracing import post_fork, worker_exit  # noqa: F401 - gunicorn server hooks
 
 _settings = GatewaySettings.from_env()
 
@@ -23,5 +24,7 @@ graceful_timeout = 10
 limit_request_line = 8190
 limit_request_fields = _settings.max_header_count
 limit_request_field_size = 8190
+# gunicorn 25+ otherwise shares one control socket under ~/.gunicorn between every master.
+control_socket_disable = True
 accesslog = None
 errorlog = "-"

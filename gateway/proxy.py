@@ -21,6 +21,7 @@ from gateway.edge import EdgeAuth, LoginRateLimiter, check_header_limits, client
 from gateway.fallback import STALE_HEADERS, StaleCache
 from gateway.metrics import GatewayMetrics
 from gateway.routes import Route, match_route
+from observability.resilience import mark_fallback
 from services.common.client import ResilientClient, UpstreamError
 from services.common.errors import ApiError, BadRequest, NotFound
 
@@ -250,6 +251,7 @@ class GatewayProxy:
             return None
         entry, age = found
         self.metrics.fallbacks.labels(route.group, route.upstream).inc()
+        mark_fallback("stale_cache", age_seconds=age)
         headers = [*entry.headers, *STALE_HEADERS, ("Age", str(age))]
         return Reply(200, headers, entry.body)
 

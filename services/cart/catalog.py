@@ -11,6 +11,7 @@ from services.common.client import (
     FAILED_DEPENDENCY_HEADER,
     ResilientClient,
     UpstreamPolicy,
+    build_client,
 )
 from services.common.errors import ApiError, NotFound
 
@@ -39,20 +40,15 @@ class ProductBadResponse(ApiError):
                          headers={FAILED_DEPENDENCY_HEADER: "product"})
 
 
-def instance_urls(setting: str) -> list[str]:
-    """The instance URLs of a comma-separated setting."""
-    return [url.strip().rstrip("/") for url in setting.split(",") if url.strip()]
-
-
 def product_client(settings: CartSettings) -> ResilientClient:
-    """The app's one client, with product registered from the settings."""
-    client = ResilientClient(resilience=settings.resilience)
-    client.add_upstream("product", instance_urls(settings.product_url), UpstreamPolicy(
+    """The app's one client, with product found from the settings."""
+    policy = UpstreamPolicy(
         connect_timeout=settings.product_connect_timeout,
         read_timeout=settings.product_read_timeout,
         max_concurrent=settings.product_max_concurrent,
-    ))
-    return client
+    )
+    return build_client(resilience=settings.resilience, registry_file=settings.registry_file,
+                        upstreams={"product": (settings.product_url, policy)})
 
 
 def price_in_cents(body: dict[str, Any]) -> int:

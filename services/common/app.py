@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import marshmallow as ma
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_migrate import Migrate
 from flask_smorest import Api, Blueprint
@@ -26,6 +27,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from observability.tracing import init_tracing
 from services.common.config import ServiceSettings
 from services.common.db import database_reachable, engine_options, prepare_sqlite_path
 from services.common.errors import ApiError, register_error_handlers
@@ -63,6 +65,26 @@ def _check_media_type() -> None:
             code="unsupported_media_type",
             status=415,
         )
+
+
+class ErrorBodySchema(ma.Schema):
+    """The inside of every error answer."""
+
+    code = ma.fields.String(required=True, metadata={"description": "stable, machine-readable"})
+    message = ma.fields.String(required=True, metadata={"description": "what went wrong, what to do"})
+    details = ma.fields.Dict(metadata={"description": "fields, service, reason …"})
+
+
+class ErrorSchema(ma.Schema):
+    """`{"error": {"code", "message", "details"}}`, the shape of every error answer."""
+
+    error = ma.fields.Nested(ErrorBodySchema, required=True)
+
+
+class ServiceApi(Api):
+    """flask-smorest's Api, documenting errors in the shape the services really send."""
+
+    ERROR_SCHEMA = ErrorSchema
 
 
 class _Metrics:
@@ -136,13 +158,16 @@ def build_app(
         public_pem=settings.token_public_key,
         public_key_file=settings.token_public_key_file,
     )
-    api = Api(app)
+    api = ServiceApi(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(), whose own HTTP error handler this replaces
     app.before_request(_check_media_type)
     metrics = _Metrics(settings.service_name)
     metrics.install(app)
+
+    init_tracing(settings.service_name, app, instance_id=settings.instance_id,
+                 environment=settings.environment)
 
     @app.get("/healthz")
     def healthz() -> Response:

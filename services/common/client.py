@@ -28,12 +28,13 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from services.common.discovery import instance_source
 from services.common.errors import ApiError
 from services.common.resilience import ClientListener, Events
 from services.common.upstream import Instance, InstanceSource, Upstream, UpstreamPolicy
 
 __all__ = [
-    "FAILED_DEPENDENCY_HEADER", "ResilientClient", "UpstreamError", "UpstreamPolicy",
+    "FAILED_DEPENDENCY_HEADER", "ResilientClient", "build_client", "UpstreamError", "UpstreamPolicy",
     "UpstreamResponse", "UpstreamTimedOut", "UpstreamUnavailable",
 ]
 
@@ -306,3 +307,15 @@ class ResilientClient:
         for upstream in self.upstreams.values():
             for instance in upstream.instances():
                 instance.pool.close()
+
+
+def build_client(*, resilience: bool, upstreams: Mapping[str, tuple[str, UpstreamPolicy]],
+                 registry_file: str = "") -> ResilientClient:
+    """A service's client: each upstream found through the registry file when the local
+    supervisor keeps one, else from its spec (URL list or `dns://`), with events on spans."""
+    from observability.resilience import TracingListener
+
+    client = ResilientClient(resilience=resilience, listeners=[TracingListener()])
+    for name, (spec, policy) in upstreams.items():
+        client.add_upstream(name, instance_source(name, spec, registry_file), policy)
+    return client

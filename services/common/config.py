@@ -23,6 +23,7 @@ class ServiceSettings(Settings):
     token_public_key: str = ""
     token_public_key_file: str = ""
     resilience: bool = True
+    registry_file: str = ""  # the local supervisor's registry of instances (BREAKWATER_REGISTRY_FILE)
     environment: str = "local"
     instance_id: str = ""
     log_level: str = "INFO"

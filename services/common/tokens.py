@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,14 +40,25 @@ def generate_keypair() -> tuple[str, str]:
 
 
 def ensure_keypair(private_path: Path, public_path: Path) -> None:
-    """Write a key pair to the two paths unless the private key already exists."""
+    """Write a key pair to the two paths unless the private key already exists.
+
+    Each file appears whole (written aside, then renamed) and the public key first, so a
+    process that sees the private key can always read both, even while workers race.
+    """
     if private_path.exists():
         return
     private_pem, public_pem = generate_keypair()
     private_path.parent.mkdir(parents=True, exist_ok=True)
-    private_path.write_text(private_pem)
-    private_path.chmod(0o600)
-    public_path.write_text(public_pem)
+    _write_atomically(public_path, public_pem, 0o644)
+    _write_atomically(private_path, private_pem, 0o600)
+
+
+def _write_atomically(path: Path, text: str, mode: int) -> None:
+    aside = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    os.replace(aside, path)
 
 
 def key_id(public_pem: str) -> str:

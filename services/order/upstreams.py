@@ -16,6 +16,7 @@ from services.common.client import (
     UpstreamError,
     UpstreamPolicy,
     UpstreamResponse,
+    build_client,
 )
 from services.common.errors import ApiError, Conflict
 from services.order.config import OrderSettings
@@ -46,22 +47,17 @@ class BadUpstreamResponse(ApiError):
                          headers={FAILED_DEPENDENCY_HEADER: service})
 
 
-def instance_urls(setting: str) -> list[str]:
-    """The instance URLs of a comma-separated setting."""
-    return [url.strip().rstrip("/") for url in setting.split(",") if url.strip()]
-
-
 def order_client(settings: OrderSettings) -> ResilientClient:
-    """The app's one client, with cart and product registered from the settings."""
-    client = ResilientClient(resilience=settings.resilience)
-    client.add_upstream("cart", instance_urls(settings.cart_url), UpstreamPolicy(
-        connect_timeout=settings.cart_connect_timeout, read_timeout=settings.cart_read_timeout,
-        max_concurrent=settings.cart_max_concurrent))
-    client.add_upstream("product", instance_urls(settings.product_url), UpstreamPolicy(
-        connect_timeout=settings.product_connect_timeout,
-        read_timeout=settings.product_read_timeout,
-        max_concurrent=settings.product_max_concurrent))
-    return client
+    """The app's one client, with cart and product found from the settings."""
+    return build_client(resilience=settings.resilience, registry_file=settings.registry_file, upstreams={
+        "cart": (settings.cart_url, UpstreamPolicy(
+            connect_timeout=settings.cart_connect_timeout, read_timeout=settings.cart_read_timeout,
+            max_concurrent=settings.cart_max_concurrent)),
+        "product": (settings.product_url, UpstreamPolicy(
+            connect_timeout=settings.product_connect_timeout,
+            read_timeout=settings.product_read_timeout,
+            max_concurrent=settings.product_max_concurrent)),
+    })
 
 
 def is_uncertain(error: Exception) -> bool:

@@ -1,0 +1,110 @@
+"""Which port each process of a local stack listens on.
+
+Defaults follow DESIGN.md: auth 5000, product 5002/5012/5022 …, cart 5003, order 5004,
+gateway 8080, the fault proxy's API 8474, and one proxy listener per instance on the service
+port + 20000 (5002 -> 25002). `--port-base P` moves all of them by P - 5000 (auth lands on P);
+`--port-base 0` picks free ports instead (tests), letting the fault proxy choose its own.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+HOST = "127.0.0.1"
+DEFAULT_BASE = 5000
+SERVICE_PORTS = {"auth": 5000, "product": 5002, "cart": 5003, "order": 5004}
+GATEWAY_PORT = 8080
+TOXIPROXY_PORT = 8474
+REPLICA_STRIDE = 10
+PROXY_OFFSET = 20_000
+MAX_REPLICAS = 50
+
+
+class PortError(ValueError):
+    """A port plan that cannot work (out of range, or a port already taken)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def is_listening(port: int, host: str = HOST, timeout: float = 0.2) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    """Ports of one stack: fixed (defaults shifted by the base) or free (base 0)."""
+
+    base: int = DEFAULT_BASE
+    pick_free: Callable[[], int] = field(default=free_port, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.base != 0 and not 1024 <= self.base <= 65535 - PROXY_OFFSET - 10 * MAX_REPLICAS:
+            raise PortError(f"port base {self.base} out of range: use 0 (free ports) or "
+                            f"1024..{65535 - PROXY_OFFSET - 10 * MAX_REPLICAS}")
+
+    @property
+    def free(self) -> bool:
+        """Whether ports are picked free at start (base 0)."""
+        return self.base == 0
+
+    @property
+    def shift(self) -> int:
+        return self.base - DEFAULT_BASE
+
+    def service_port(self, service: str, replica: int = 1) -> int:
+        """The port of `service`'s instance number `replica` (1-based)."""
+        if service not in SERVICE_PORTS:
+            raise PortError(f"unknown service {service!r}")
+        if not 1 <= replica <= MAX_REPLICAS:
+            raise PortError(f"replica {replica} out of range 1..{MAX_REPLICAS}")
+        if self.free:
+            return self.pick_free()
+        return SERVICE_PORTS[service] + self.shift + REPLICA_STRIDE * (replica - 1)
+
+    def proxy_port(self, service_port: int) -> int:
+        """The proxy listener in front of a service port (0: the fault proxy picks one)."""
+        return 0 if self.free else service_port + PROXY_OFFSET
+
+    def gateway_port(self) -> int:
+        """The gateway's port."""
+        return self.pick_free() if self.free else GATEWAY_PORT + self.shift
+
+    def toxiproxy_port(self) -> int:
+        """The fault proxy's control API port (0: the server picks one and prints it)."""
+        return 0 if self.free else TOXIPROXY_PORT + self.shift
+
+    def fixed_ports(self, product_replicas: int) -> dict[str, int]:
+        """Every port a fixed plan will use, by what uses it (empty for free ports)."""
+        if self.free:
+            return {}
+        ports = {"gateway": self.gateway_port(), "toxiproxy API": self.toxiproxy_port()}
+        for service in SERVICE_PORTS:
+            count = product_replicas if service == "product" else 1
+            for replica in range(1, count + 1):
+                name = instance_name(service, replica)
+                port = self.service_port(service, replica)
+                ports[name] = port
+                ports[f"{name} proxy"] = self.proxy_port(port)
+        return ports
+
+
+def instance_name(service: str, replica: int = 1) -> str:
+    """`product-2` for product replicas (always numbered), plain `cart` for the others."""
+    return f"{service}-{replica}" if service == "product" else service
+
+
+def taken(ports: dict[str, int]) -> dict[str, int]:
+    """The subset of `ports` something already listens on."""
+    return {name: port for name, port in ports.items() if port and is_listening(port)}
