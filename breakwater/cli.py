@@ -12,7 +12,10 @@ import importlib
 import sys
 
 COMMAND_MODULES = (
+    "breakwater.stack_cli",
     "breakwater.chaos_cli",
+    "breakwater.traces_cli",
+    "breakwater.load_cli",
 )
 
 

@@ -1,0 +1,1 @@
+"""Tests of the experiments: definitions, verdicts, schedule, report, real runs."""

@@ -1,0 +1,129 @@
+"""Verdict logic on synthetic measurements: each clause passes and fails where it should."""
+
+from __future__ import annotations
+
+from chaos.experiments.measurements import Request, group_table, percentile, timeline
+from chaos.experiments.model import parse
+from chaos.experiments.verdicts import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    RunData,
+    evaluate,
+    hypothesis_holds,
+)
+
+EXPERIMENT = parse({
+    "name": "t", "version": 1, "load": {"duration": 30},
+    "windows": {"baseline": [0, 10], "fault": [10, 20], "recovery": [25, 30]},
+    "faults": [{"target": "cart", "kind": "down", "at": 10, "until": 20}],
+    "hypothesis": [
+        {"name": "reads ok", "check": "error_rate", "groups": ["catalog"], "window": "fault",
+         "max": 0},
+        {"name": "reads fast", "check": "latency", "groups": ["catalog"], "window": "fault",
+         "percentile": "p99", "max_vs_baseline": 1.25, "slack_ms": 1},
+        {"name": "cart fast", "check": "latency", "groups": ["cart"], "window": "fault",
+         "after_breaker_open": "cart", "max_ms": 10},
+        {"name": "opens", "check": "breaker_opens_within", "upstream": "cart", "seconds": 2},
+        {"name": "closes", "check": "breaker_closes_within", "upstream": "cart", "seconds": 2,
+         "plus_reset_timeout": True},
+        {"name": "busy", "check": "throughput", "groups": ["catalog"], "window": "fault",
+         "min_vs_baseline": 0.8},
+    ],
+})
+
+
+def requests(catalog_ms_during_fault: float = 5.0, cart_ms: float = 2.0,
+             catalog_status: int = 200) -> list[Request]:
+    rows = []
+    for tenth in range(300):
+        t = tenth / 10
+        in_fault = 10 <= t < 20
+        ms = catalog_ms_during_fault if in_fault else 5.0
+        status = catalog_status if in_fault else 200
+        rows.append(Request(t, "GET", "/api/v1/products/[id]", "catalog", status, ms,
+                            "ok" if status < 400 else "failure"))
+        if tenth % 3 == 0:
+            rows.append(Request(t, "GET", "/api/v1/cart", "cart", 503 if in_fault else 200,
+                                cart_ms if in_fault else 4.0, "failure" if in_fault else "ok"))
+    return rows
+
+
+def breaker_samples(opens_at: float | None, closes_at: float | None) -> list[dict]:
+    samples = []
+    for tenth in range(0, 300, 2):
+        t = tenth / 10
+        state = "open" if opens_at is not None and opens_at <= t < (closes_at or 99) else "closed"
+        samples.append({"t": t, "probe": "gateway_upstreams", "body": {"upstreams": {"cart": {
+            "policy": {"reset_timeout": 5.0}, "instances": [{"breaker": state}]}}}})
+    return samples
+
+
+FAULTS = [{"target": "cart", "kind": "down", "start": 10.0, "end": 20.0}]
+
+
+def verdicts_for(reqs: list[Request], samples: list[dict]) -> dict[str, str]:
+    found = evaluate(EXPERIMENT, RunData(reqs, EXPERIMENT.windows, samples, FAULTS))
+    return {v.name: v.status for v in found}
+
+
+def test_a_protected_run_passes_every_clause() -> None:
+    found = evaluate(EXPERIMENT, RunData(requests(), EXPERIMENT.windows,
+                                         breaker_samples(10.8, 26.0), FAULTS))
+    assert {v.name: v.status for v in found} == dict.fromkeys(
+        ["reads ok", "reads fast", "cart fast", "opens", "closes", "busy"], PASS)
+    assert hypothesis_holds(found)
+    opens = next(v for v in found if v.name == "opens")
+    assert opens.measured == 0.8
+    closes = next(v for v in found if v.name == "closes")
+    assert closes.threshold == 7.0  # 2 s + the reset timeout the gateway reports
+
+
+def test_an_unprotected_run_is_caught() -> None:
+    # No breaker ever opens, cart calls hang, the catalog slows down and fails.
+    found = verdicts_for(requests(catalog_ms_during_fault=900, cart_ms=3000, catalog_status=503),
+                         breaker_samples(None, None))
+    assert found["reads ok"] == FAIL
+    assert found["reads fast"] == FAIL
+    assert found["cart fast"] == FAIL
+    assert found["opens"] == FAIL
+    assert found["closes"] == FAIL
+
+
+def test_a_late_breaker_fails_its_clause() -> None:
+    found = verdicts_for(requests(), breaker_samples(13.0, 29.5))
+    assert found["opens"] == FAIL and found["closes"] == FAIL
+
+
+def test_too_few_samples_are_inconclusive_not_passed() -> None:
+    few = [r for r in requests() if r.group != "catalog" or r.t < 10 or r.t < 10.3]
+    found = verdicts_for(few, breaker_samples(10.8, 26.0))
+    assert found["reads fast"] == INCONCLUSIVE
+
+
+def test_latency_limit_has_a_noise_floor_above_tiny_baselines() -> None:
+    found = evaluate(EXPERIMENT, RunData(requests(catalog_ms_during_fault=6.0),
+                                         EXPERIMENT.windows, breaker_samples(10.8, 26.0), FAULTS))
+    fast = next(v for v in found if v.name == "reads fast")
+    assert fast.threshold == 6.25 and fast.status == PASS  # max(1.25 x 5, 5 + 1)
+
+
+def test_audit_clauses() -> None:
+    experiment = parse({"name": "a", "version": 1, "load": {"duration": 5}, "hypothesis": [
+        {"name": "sold", "check": "audit", "key": "units_sold", "equals_key": "stock"},
+        {"name": "oversold", "check": "audit", "key": "oversold", "equals": 0},
+        {"name": "missing", "check": "audit", "key": "nothing", "max": 0}]})
+    found = evaluate(experiment, RunData([], {}, audit={"units_sold": 25, "stock": 25,
+                                                         "oversold": 1}))
+    assert [v.status for v in found] == [PASS, FAIL, INCONCLUSIVE]
+
+
+def test_measurement_helpers() -> None:
+    assert percentile([1, 2, 3, 4, 100], 99) == 100
+    assert percentile([1, 2, 3, 4], 50) == 2
+    assert percentile([], 50) is None
+    table = group_table(requests(), {"fault": (10, 20)})
+    assert table["fault"]["cart"]["error_rate"] == 1.0
+    assert table["fault"]["catalog"]["rps"] == 10.0
+    series = timeline(requests())
+    assert series["catalog"][0]["requests"] == 10

@@ -1,0 +1,37 @@
+"""The runner drives real Locust (in a child process) against a fake shop on loopback."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from loadtests.runner import LoadSpec, run_load_in_subprocess
+from tests.support.upstreams import fake_upstreams
+
+
+def test_a_short_run_keeps_locusts_files_and_every_request(tmp_path: Path) -> None:
+    with fake_upstreams(1) as (shop,):
+        spec = LoadSpec(scenario="browse", out_dir=str(tmp_path / "run"), host=shop.url,
+                        shape="steady", users=4, duration=3, progress=True, grace_s=5)
+        result = run_load_in_subprocess(spec, echo=False, timeout=60)
+    out = tmp_path / "run"
+    for name in ("locust_stats.csv", "locust_stats_history.csv", "locust.html", "load.json",
+                 "requests.csv"):
+        assert (out / name).exists(), name
+    assert result["mode"] == "closed-loop" and result["offered_rate"] is None
+    assert result["requests"] > 0 and result["failures"] == 0
+    with open(out / "requests.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["group"] for row in rows} == {"catalog"}
+    assert {row["outcome"] for row in rows} == {"ok"}
+    assert json.loads((out / "load.json").read_text())["requests"] == result["requests"]
+
+
+def test_open_loop_reports_offered_and_achieved(tmp_path: Path) -> None:
+    with fake_upstreams(1) as (shop,):
+        spec = LoadSpec(scenario="catalog", out_dir=str(tmp_path / "run"), host=shop.url,
+                        rate=20, duration=3, shape_params={"warmup": 1}, grace_s=5)
+        result = run_load_in_subprocess(spec, echo=False, timeout=60)
+    assert result["mode"] == "open-loop" and result["offered_rate"] == 20
+    assert 0 < result["achieved_rate"] <= 25
