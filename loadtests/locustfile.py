@@ -216,7 +216,7 @@ class RegularCustomer(Shopper):
     """Looks at the cart and past orders, sometimes buys an ordinary product."""
 
     weight = 2
-    wait_time = between(0.5, 2.0)
+    wait_time = between(0.3, 1.2)
 
     def on_start(self) -> None:
         self.sign_in()
@@ -230,7 +230,8 @@ class RegularCustomer(Shopper):
     def order_history(self) -> None:
         self.get("/api/v1/orders?page=1&per_page=10", "/api/v1/orders", headers=self.auth())
 
-    @task(3)
+    # The cart badge refreshes on most pages a signed-in shopper sees.
+    @task(5)
     def view_cart(self) -> None:
         self.get("/api/v1/cart", "/api/v1/cart", headers=self.auth())
 

@@ -7,10 +7,12 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from observability.spans import SpanFiles
 from tests.observability.conftest import tracing_env, wait_for_trace
@@ -19,6 +21,14 @@ from tests.support.processes import ROOT, free_port, wait_until
 pytestmark = pytest.mark.integration
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
+
+
+@pytest.fixture(autouse=True)
+def untraced_test_client() -> Iterator[None]:
+    """This test's own requests carry no span: an in-process gateway test may have traced this
+    process's urllib3, and its client spans would become the services' parents."""
+    with suppress_http_instrumentation():
+        yield
 
 
 def test_one_trace_spans_both_services(start_service, tmp_path: Path) -> None:
