@@ -17,6 +17,9 @@ PROFILES: dict[str, dict[str, float]] = {
     # Capacity that means something on a 2-core host: product is the bottleneck under a flash
     # sale, so adding replicas (each with its own quarter core) visibly raises throughput.
     "experiments": {"gateway": 1.0, "auth": 0.5, "product": 0.25, "cart": 0.5, "order": 0.5},
+    # Kubernetes' production-like overlay: a core per pod, two for the gateway every request
+    # crosses; the HPA adds product pods rather than growing one.
+    "production-like": {"gateway": 2.0, "auth": 1.0, "product": 1.0, "cart": 1.0, "order": 1.0},
 }
 
 DEFAULT_PROFILE = "experiments"
