@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_guarded(_status))
 
-    scale = subparsers.add_parser("scale", parents=[common], help="change product replicas live")
+    scale = subparsers.add_parser("scale", parents=[common], help="change product (or cart) replicas live")
     scale.add_argument("target", type=_scale_target, metavar="SERVICE=N", help="e.g. product=3")
     scale.add_argument("--timeout", type=float, default=60.0)
     scale.set_defaults(func=_guarded(_scale))

@@ -101,8 +101,9 @@ class PortPlan:
 
 
 def instance_name(service: str, replica: int = 1) -> str:
-    """`product-2` for product replicas (always numbered), plain `cart` for the others."""
-    return f"{service}-{replica}" if service == "product" else service
+    """`product-1`, `product-2` (product replicas are always numbered); `cart`, then `cart-2`
+    for the others, whose first instance keeps the plain name every caller knows."""
+    return f"{service}-{replica}" if service == "product" or replica > 1 else service
 
 
 def taken(ports: dict[str, int]) -> dict[str, int]:

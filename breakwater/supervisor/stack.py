@@ -54,7 +54,9 @@ from breakwater.supervisor.state import (
 )
 from services.common.settings import project_root, var_dir
 
-SCALABLE = ("product",)
+# Product is what a flash sale needs more of; cart scales too, for the counter-case that
+# shows scaling the wrong service gains nothing.
+SCALABLE = ("product", "cart")
 LISTENING = re.compile(r"listening on (\S+):(\d+)")
 TAIL_LINES = 25
 

@@ -71,3 +71,25 @@ def test_flash_sale_integrity_sells_exactly_the_stock(stack: LocalStack, tmp_pat
     assert audit["units_sold"] == 8 and audit["oversold"] == 0, audit
     assert audit["duplicate_orders"] == 0 and audit["unaccounted_units"] == 0
     assert verdicts(result)["exactly S units sold"] == "PASS"
+
+
+def test_two_product_replicas_serve_clearly_more_than_one(stack: LocalStack, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shape of the scaling claim on real processes under real quotas, not its numbers."""
+    from breakwater.supervisor.cgroups import detect_backend
+
+    if not detect_backend().available:
+        pytest.skip("no writable CPU cgroup here: without quotas two replicas on two shared "
+                    "cores make no scaling claim (run as root on Linux to include this test)")
+    monkeypatch.setenv("BREAKWATER_VAR_DIR", str(stack.var_dir))
+    experiment = find("product-scaling")
+    experiment = dataclasses.replace(experiment, options={
+        **experiment.options, "replicas": [1, 2], "targets": {"2": 1.4},
+        "counter_case": None, "open_loop": None})
+    result = run_experiment(experiment, duration_scale=0.6, keep_stack=True, stack=stack,
+                            reports_root=tmp_path, log=lambda _: None, echo=False)
+    steps = {s["replicas"]: s for s in result.summary["steps"]}
+    assert result.summary["capacity_bounded"] is True
+    assert steps[2]["ok_rps"] > 1.4 * steps[1]["ok_rps"], result.summary["scaling_table"]
+    assert steps[1]["limited_by"].startswith("product CPU quota"), steps[1]
+    assert (result.run_dir / "scaling.png").exists()

@@ -60,6 +60,7 @@ def test_instance_names() -> None:
     assert instance_name("product", 2) == "product-2"
     assert instance_name("product", 1) == "product-1"
     assert instance_name("cart") == "cart"
+    assert instance_name("cart", 2) == "cart-2"
 
 
 def test_taken_reports_listening_ports() -> None:

@@ -129,6 +129,17 @@ def test_up_status_scale_down(supervisor: Supervisor) -> None:
     wait_until(lambda: product_urls_known_to_gateway(gateway) == proxy_urls[:1], timeout=10,
                message="gateway drops the removed replicas")
 
+    # Cart scales too (the scaling experiment's counter-case), its second instance numbered.
+    state = supervisor.scale("cart", 2)
+    assert [i.name for i in state.of_service("cart")] == ["cart", "cart-2"]
+    assert set(requests.get(f"{state.toxiproxy_url}/proxies", timeout=2).json()) == {
+        "auth", "product-1", "cart", "cart-2", "order"}
+    wait_until(lambda: len(requests.get(f"{gateway}/gateway/upstreams", timeout=2).json()
+                           ["upstreams"]["cart"]["instances"]) == 2, timeout=10,
+               message="gateway sees two cart instances")
+    state = supervisor.scale("cart", 1)
+    assert [i.name for i in state.of_service("cart")] == ["cart"]
+
     pids = [i.pid for i in state.instances.values()]
     ports = [i.port for i in state.instances.values()] + [
         int(i.proxy.listen.rpartition(":")[2]) for i in state.instances.values() if i.proxy]
