@@ -106,7 +106,7 @@ def run_scaling(experiment: Experiment, stack: Any, options: dict[str, Any], run
                 ) -> tuple[dict[str, Any], list[Verdict]]:
     """The scaling steps, the counter-case and the open-loop check; summary and verdicts."""
     from observability.report import write_report
-    from observability.report.plots import scaling_plot
+    from observability.report.plots import open_loop_plot, scaling_plot
 
     settings = experiment.options
     info = stack.info()
@@ -144,15 +144,24 @@ def run_scaling(experiment: Experiment, stack: Any, options: dict[str, Any], run
     open_loop = settings.get("open_loop")
     one = next((s for s in steps if s["kind"] == "product" and s["replicas"] == 1), None)
     if open_loop and one and one["ok_rps"]:
-        rate = round(float(open_loop.get("rate_vs_one_replica", 1.6)) * one["ok_rps"], 1)
+        # A sweep of offered rates (multiples of one replica's measured capacity) per replica
+        # count; the highest rate is the one the verdicts judge.
+        factors = [float(f) for f in open_loop.get("rates_vs_one_replica")
+                   or [open_loop.get("rate_vs_one_replica", 1.6)]]
+        judged = max(factors)
         for replicas in open_loop.get("replicas", [1, 3]):
             stack.scale("product", replicas, log=log)
-            step = _step(experiment, stack, info, run_dir, f"open-loop-product-{replicas}",
-                         rate=rate, duration=float(open_loop.get("duration", 12)), echo=echo)
-            step.update(kind="open-loop", replicas=replicas)
-            steps.append(step)
-            log(f"  open loop at {rate} req/s offered, {replicas} replica(s): achieved "
-                f"{step['ok_rps']} req/s, p95 {step['p95_ms']} ms")
+            for factor in factors:
+                rate = round(factor * one["ok_rps"], 1)
+                step = _step(experiment, stack, info, run_dir,
+                             f"open-loop-product-{replicas}-at-{factor:g}x", rate=rate,
+                             duration=float(open_loop.get("duration", 12)), echo=echo)
+                step.update(kind="open-loop", replicas=replicas, load_factor=factor,
+                            judged=factor == judged)
+                steps.append(step)
+                log(f"  open loop at {rate} req/s offered ({factor:g}x one replica), "
+                    f"{replicas} replica(s): achieved {step['ok_rps']} req/s, "
+                    f"p95 {step['p95_ms']} ms")
     verdicts = scaling_verdicts(steps, settings, info.capacity_bounded, bound)
     rows = [[s["label"], s.get("replicas"), s.get("mode"), s.get("offered_rate"), s["ok_rps"],
              _ratio(s, one), s["p95_ms"], s["error_rate"], _product_cpu(s), s["limited_by"]]
@@ -175,8 +184,12 @@ def run_scaling(experiment: Experiment, stack: Any, options: dict[str, Any], run
                                       "error rate", "product CPU used/throttled s",
                                       "limited by"], "rows": rows},
     }
-    scaling_plot([s for s in steps if s["kind"] != "open-loop"], run_dir / "scaling.png")
-    write_report(run_dir, summary, extra_plots=["scaling.png"])
+    plots = [scaling_plot([s for s in steps if s["kind"] != "open-loop"],
+                          run_dir / "scaling.png").name]
+    sweep = [s for s in steps if s["kind"] == "open-loop"]
+    if sweep:
+        plots.append(open_loop_plot(sweep, bound, run_dir / "open-loop.png").name)
+    write_report(run_dir, summary, extra_plots=plots)
     for verdict in verdicts:
         log(f"  [{verdict.status:>12}] {verdict.name}: {verdict.detail}")
     return summary, verdicts
@@ -228,7 +241,7 @@ def scaling_verdicts(steps: list[dict[str, Any]], settings: dict[str, Any],
             status, detail = INCONCLUSIVE, f"{unbounded}; {detail}"
         verdicts.append(Verdict(f"scaling {counter['kind']} instead gains nothing (<= 1.2x)",
                                 "scaling", status, round(gain, 3), 1.2, detail))
-    for step in (s for s in steps if s["kind"] == "open-loop"):
+    for step in (s for s in steps if s["kind"] == "open-loop" and s.get("judged", True)):
         offered = step["offered_rate"] or 0
         keeps_up = step["ok_rps"] >= 0.95 * offered and (step["p95_ms"] or 0) <= bound
         want = step["replicas"] > 1

@@ -7,6 +7,11 @@ passes. Every verdict keeps the measured value, the threshold and the numbers be
 Latency against the baseline: the limit is `max_vs_baseline x baseline`, but never below
 `baseline + slack_ms` (default 5 ms), because at a few milliseconds scheduling noise on a
 shared 2-core machine is larger than any 25%; the summary shows both numbers.
+
+A percentile is judged only where the sample supports it: p99 needs 100 requests in the
+window (and in the baseline), p95 needs 20, p90 10. A smaller group is judged at the highest
+percentile it does support, down to the median, and the detail says so: the "p99" of 25
+requests is their maximum, one scheduling hiccup, not a tail.
 """
 
 from __future__ import annotations
@@ -128,6 +133,17 @@ def _error_rate(check: Check, data: RunData) -> Verdict:
                    f"{stats['failures']} of {stats['requests']} failed", stats)
 
 
+SUPPORTED_PERCENTILES = (99.0, 95.0, 90.0, 50.0)
+
+
+def supported_percentile(q: float, samples: int) -> float:
+    """The highest percentile up to `q` that `samples` values can tell from their maximum."""
+    for candidate in SUPPORTED_PERCENTILES:
+        if candidate <= q and samples * (100 - candidate) / 100 >= 1:
+            return candidate
+    return 50.0
+
+
 def _latency(check: Check, data: RunData) -> Verdict:
     q = float(str(check.params.get("percentile", "p99")).lstrip("p"))
     minimum = int(check.params.get("min_samples", 5))
@@ -137,13 +153,20 @@ def _latency(check: Check, data: RunData) -> Verdict:
     numbers: dict[str, Any] = {}
     for group, stats in groups.items():
         values = [r.ms for r in select(data.requests, [group], *stats["window"])]
-        measured = percentile(values, q)
-        limit = check.params.get("max_ms")
-        entry: dict[str, Any] = {"requests": len(values), f"p{q:g}_ms": measured}
+        baseline_values: list[float] | None = None
         if "max_vs_baseline" in check.params:
             b_start, b_end = data.windows[baseline_name]
-            base = percentile([r.ms for r in select(data.requests, [group], b_start, b_end)], q)
+            baseline_values = [r.ms for r in select(data.requests, [group], b_start, b_end)]
+        judged = supported_percentile(q, min(len(values), len(baseline_values)
+                                             if baseline_values is not None else len(values)))
+        measured = percentile(values, judged)
+        limit = check.params.get("max_ms")
+        entry: dict[str, Any] = {"requests": len(values), "percentile": f"p{judged:g}",
+                                 "measured_ms": measured}
+        if baseline_values is not None:
+            base = percentile(baseline_values, judged)
             entry["baseline_ms"] = base
+            entry["baseline_requests"] = len(baseline_values)
             if base is None:
                 entry["status"] = INCONCLUSIVE
                 numbers[group] = entry
@@ -160,15 +183,16 @@ def _latency(check: Check, data: RunData) -> Verdict:
     statuses = [entry["status"] for entry in numbers.values()]
     status = FAIL if FAIL in statuses else INCONCLUSIVE if INCONCLUSIVE in statuses else PASS
     failing = [g for g, e in numbers.items() if e["status"] != PASS]
-    shown = failing[0] if failing else max(numbers, key=lambda g: (numbers[g].get(f"p{q:g}_ms")
+    shown = failing[0] if failing else max(numbers, key=lambda g: (numbers[g].get("measured_ms")
                                                                     or 0), default=None)
     if shown is not None:
         worst = numbers[shown]
         detail = "; ".join(
-            f"{g}: p{q:g} {_ms(e.get(f'p{q:g}_ms'))} (limit {_ms(e.get('limit_ms'))}, "
-            f"n={e['requests']}{', base ' + _ms(e['baseline_ms']) if 'baseline_ms' in e else ''})"
+            f"{g}: {e['percentile']} {_ms(e.get('measured_ms'))} (limit {_ms(e.get('limit_ms'))}, "
+            f"n={e['requests']}{', base ' + _ms(e['baseline_ms']) if 'baseline_ms' in e else ''}"
+            f"{'' if e['percentile'] == f'p{q:g}' else f', too few for a p{q:g}'})"
             for g, e in numbers.items())
-        return Verdict(check.name, check.check, status, worst.get(f"p{q:g}_ms"),
+        return Verdict(check.name, check.check, status, worst.get("measured_ms"),
                        worst.get("limit_ms"), detail, numbers)
     return Verdict(check.name, check.check, INCONCLUSIVE, None, None, "no groups", numbers)
 

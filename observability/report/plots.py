@@ -140,3 +140,30 @@ def scaling_plot(steps: Sequence[dict[str, Any]], path: Path) -> Path:
     names = left.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
     left.legend(handles, names, fontsize=7, loc="upper left")
     return _save(figure, path)
+
+
+def open_loop_plot(steps: Sequence[dict[str, Any]], bound_ms: float, path: Path) -> Path:
+    """p95 and achieved rate against the offered rate, one line per replica count."""
+    figure, (latency, achieved) = plt.subplots(1, 2, figsize=(10, 3.8))
+    top = 0.0
+    for replicas in sorted({s["replicas"] for s in steps}):
+        mine = sorted((s for s in steps if s["replicas"] == replicas),
+                      key=lambda s: s.get("offered_rate") or 0)
+        offered = [s.get("offered_rate") or 0 for s in mine]
+        top = max([top, *offered])
+        label = f"{replicas} replica{'s' if replicas > 1 else ''}"
+        latency.plot(offered, [s.get("p95_ms") or 0 for s in mine], "o-", label=label)
+        achieved.plot(offered, [s.get("ok_rps") or 0 for s in mine], "o-", label=label)
+    latency.axhline(bound_ms, color="black", linestyle=":", label=f"p95 bound {bound_ms:g} ms")
+    latency.set_yscale("log")
+    latency.set_xlabel("offered req/s (open loop)")
+    latency.set_ylabel("p95 ms")
+    latency.set_title("p95 against offered load")
+    achieved.plot([0, top], [0, top], "k--", label="achieved = offered")
+    achieved.set_xlabel("offered req/s (open loop)")
+    achieved.set_ylabel("achieved req/s")
+    achieved.set_title("achieved against offered rate")
+    for axis in (latency, achieved):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7, loc="upper left")
+    return _save(figure, path)

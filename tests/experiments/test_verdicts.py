@@ -127,3 +127,21 @@ def test_measurement_helpers() -> None:
     assert table["fault"]["catalog"]["rps"] == 10.0
     series = timeline(requests())
     assert series["catalog"][0]["requests"] == 10
+
+
+def test_a_small_group_is_judged_at_the_percentile_its_sample_supports() -> None:
+    # About a dozen catalog reads a window: their "p99" would be their maximum; p90 is judged.
+    sparse = [r for i, r in enumerate(requests()) if r.group != "catalog" or i % 10 == 0]
+    found = evaluate(EXPERIMENT, RunData(sparse, EXPERIMENT.windows, breaker_samples(10.8, 26.0),
+                                         FAULTS))
+    fast = next(v for v in found if v.name == "reads fast")
+    assert fast.numbers["catalog"]["percentile"] == "p90"
+    assert "too few for a p99" in fast.detail
+
+
+def test_supported_percentile_steps_down_with_the_sample() -> None:
+    from chaos.experiments.verdicts import supported_percentile
+
+    assert supported_percentile(99, 100) == 99
+    assert [supported_percentile(99, n) for n in (99, 20, 19, 10, 3)] == [95, 95, 90, 90, 50]
+    assert supported_percentile(95, 500) == 95
