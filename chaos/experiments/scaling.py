@@ -241,7 +241,11 @@ def scaling_verdicts(steps: list[dict[str, Any]], settings: dict[str, Any],
             status, detail = INCONCLUSIVE, f"{unbounded}; {detail}"
         verdicts.append(Verdict(f"scaling {counter['kind']} instead gains nothing (<= 1.2x)",
                                 "scaling", status, round(gain, 3), 1.2, detail))
-    for step in (s for s in steps if s["kind"] == "open-loop" and s.get("judged", True)):
+    # The claim at the judged rate: one replica falls short, the most replicas keep up; the
+    # counts in between are drawn in the plot, not judged.
+    judged = [s for s in steps if s["kind"] == "open-loop" and s.get("judged", True)]
+    most = max((s["replicas"] for s in judged), default=1)
+    for step in (s for s in judged if s["replicas"] in (1, most)):
         offered = step["offered_rate"] or 0
         keeps_up = step["ok_rps"] >= 0.95 * offered and (step["p95_ms"] or 0) <= bound
         want = step["replicas"] > 1
