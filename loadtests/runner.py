@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loadtests.profiles import Profile, build_profile
+from loadtests.scenarios import SCENARIOS
 from loadtests.scenarios import scenario as find_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,16 @@ class LoadSpec:
 
     def profile(self) -> Profile:
         """The load profile this spec asks for."""
-        shape = self.shape or find_scenario(self.scenario).default_shape
+        scenario = find_scenario(self.scenario)
+        shape = self.shape or scenario.default_shape
+        open_loop = self.rate is not None or shape == "rate"
+        if open_loop != (scenario.default_shape == "rate"):
+            paced = ", ".join(s.name for s in SCENARIOS.values() if s.default_shape == "rate")
+            raise ValueError(
+                f"scenario {self.scenario!r} is closed loop (its users send as fast as answers "
+                f"come): use --rate and the rate shape with an open-loop scenario ({paced})"
+                if open_loop else
+                f"scenario {self.scenario!r} is open loop: give it --rate RPS")
         return build_profile(shape, users=self.users, duration=self.duration,
                              spawn_rate=self.spawn_rate, rate=self.rate, scale=self.scale,
                              **self.shape_params)

@@ -77,3 +77,13 @@ def test_parse_duration(text: str | int, seconds: float) -> None:
 def test_parse_duration_refuses_garbage() -> None:
     with pytest.raises(ValueError):
         parse_duration("soon")
+
+
+def test_a_rate_is_refused_for_a_closed_loop_scenario_and_required_for_an_open_one() -> None:
+    from loadtests.runner import LoadSpec
+
+    with pytest.raises(ValueError, match="closed loop.*catalog"):
+        LoadSpec(scenario="hot-reads", rate=50).profile()
+    with pytest.raises(ValueError, match="open loop: give it --rate"):
+        LoadSpec(scenario="catalog", shape="steady").profile()
+    assert LoadSpec(scenario="catalog", rate=50, duration=10).profile().open_loop
