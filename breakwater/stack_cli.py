@@ -265,18 +265,3 @@ def print_status(status: Any, headline: str = "Breakwater stack") -> None:
         ["state", f"{state.var_dir}/stack.json"],
     ]))
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Run these commands alone (until `breakwater.cli` lists this module)."""
-    parser = argparse.ArgumentParser(prog="breakwater")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

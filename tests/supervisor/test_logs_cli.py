@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from breakwater import stack_cli
+from breakwater import cli, stack_cli
 from breakwater.supervisor.logs import LogsError, follow, last_lines, log_files
 from breakwater.supervisor.progress import ConsoleProgress
 
@@ -108,9 +108,9 @@ def test_scale_and_logs_parse() -> None:
 
 def test_status_and_down_without_a_stack(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     var = str(tmp_path / "var")
-    assert stack_cli.main(["status", "--var-dir", var]) == 3
-    assert stack_cli.main(["down", "--var-dir", var]) == 0
-    assert stack_cli.main(["scale", "product=2", "--var-dir", var]) == 2
+    assert cli.main(["status", "--var-dir", var]) == 3
+    assert cli.main(["down", "--var-dir", var]) == 0
+    assert cli.main(["scale", "product=2", "--var-dir", var]) == 2
     out = capsys.readouterr()
     assert "no stack" in out.out and "breakwater up" in out.err
 
