@@ -214,9 +214,12 @@ def parse(document: Any, source: str = "<memory>") -> Experiment:
         unknown = params.keys() - required - optional
         if unknown:
             raise DefinitionError(f"{spot} ({check}): unknown field(s) {', '.join(sorted(unknown))}")
-        for key in ("window", "baseline"):
-            if key in params and params[key] not in windows:
-                raise DefinitionError(f"{spot}: no window named {params[key]!r}")
+        if "window" in params and params["window"] not in windows:
+            raise DefinitionError(f"{spot}: no window named {params['window']!r}")
+        # `baseline` names one window or several (steady state before and after the fault).
+        for name in baseline_windows(params) if "baseline" in params else ():
+            if name not in windows:
+                raise DefinitionError(f"{spot}: no window named {name!r}")
         if check == "latency" and not ({"max_ms", "max_vs_baseline"} & params.keys()):
             raise DefinitionError(f"{spot}: latency needs max_ms or max_vs_baseline")
         if "max_vs_baseline" in params and "baseline" not in windows and "baseline" not in params:
@@ -230,6 +233,12 @@ def parse(document: Any, source: str = "<memory>") -> Experiment:
         faults=tuple(faults), probes=tuple(probes), hypothesis=tuple(checks),
         kind=str(document.get("kind", "standard")), options=dict(document.get("options") or {}),
         variants=dict(document.get("variants") or {}), source=source)
+
+
+def baseline_windows(params: dict[str, Any]) -> list[str]:
+    """The window names a check's `baseline` pools (default: the one called baseline)."""
+    names = params.get("baseline", "baseline")
+    return [str(n) for n in names] if isinstance(names, list) else [str(names)]
 
 
 def load_definition(path: Path) -> Experiment:

@@ -29,7 +29,7 @@ from chaos.experiments.measurements import (
     select,
     window_stats,
 )
-from chaos.experiments.model import Check, Experiment
+from chaos.experiments.model import Check, Experiment, baseline_windows
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 
@@ -148,15 +148,15 @@ def _latency(check: Check, data: RunData) -> Verdict:
     q = float(str(check.params.get("percentile", "p99")).lstrip("p"))
     minimum = int(check.params.get("min_samples", 5))
     groups = _per_group(check, data)
-    baseline_name = check.params.get("baseline", "baseline")
+    baselines = [data.windows[name] for name in baseline_windows(check.params)]
     worst: dict[str, Any] = {"status": PASS, "measured": None, "threshold": None, "detail": ""}
     numbers: dict[str, Any] = {}
     for group, stats in groups.items():
         values = [r.ms for r in select(data.requests, [group], *stats["window"])]
         baseline_values: list[float] | None = None
         if "max_vs_baseline" in check.params:
-            b_start, b_end = data.windows[baseline_name]
-            baseline_values = [r.ms for r in select(data.requests, [group], b_start, b_end)]
+            baseline_values = [r.ms for start, end in baselines
+                               for r in select(data.requests, [group], start, end)]
         judged = supported_percentile(q, min(len(values), len(baseline_values)
                                              if baseline_values is not None else len(values)))
         measured = percentile(values, judged)
@@ -205,9 +205,10 @@ def _throughput(check: Check, data: RunData) -> Verdict:
     stats = _stats(check, data)
     limit = check.params.get("min_rps")
     if "min_vs_baseline" in check.params:
-        b_start, b_end = data.windows[check.params.get("baseline", "baseline")]
-        base = window_stats(select(data.requests, check.params["groups"], b_start, b_end),
-                            b_end - b_start)["ok_rps"]
+        spans = [data.windows[name] for name in baseline_windows(check.params)]
+        base = window_stats([r for start, end in spans
+                             for r in select(data.requests, check.params["groups"], start, end)],
+                            sum(end - start for start, end in spans))["ok_rps"]
         stats["baseline_ok_rps"] = base
         relative = float(check.params["min_vs_baseline"]) * base
         limit = relative if limit is None else max(float(limit), relative)

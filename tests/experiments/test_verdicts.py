@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chaos.experiments.measurements import Request, group_table, percentile, timeline
-from chaos.experiments.model import parse
+from chaos.experiments.model import DefinitionError, parse
 from chaos.experiments.verdicts import (
     FAIL,
     INCONCLUSIVE,
@@ -145,3 +147,22 @@ def test_supported_percentile_steps_down_with_the_sample() -> None:
     assert supported_percentile(99, 100) == 99
     assert [supported_percentile(99, n) for n in (99, 20, 19, 10, 3)] == [95, 95, 90, 90, 50]
     assert supported_percentile(95, 500) == 95
+
+
+def test_a_baseline_can_pool_the_steady_state_before_and_after_the_fault() -> None:
+    experiment = parse({
+        "name": "pooled", "version": 1, "load": {"duration": 30},
+        "windows": {"baseline": [0, 10], "fault": [10, 20], "recovery": [20, 30]},
+        "hypothesis": [{"name": "reads fast", "check": "latency", "groups": ["catalog"],
+                        "window": "fault", "percentile": "p90", "max_vs_baseline": 1.25,
+                        "slack_ms": 0, "baseline": ["baseline", "recovery"]}]})
+    # 5 ms before the fault, 9 ms after: the pooled p90 (9 ms) lets an 8 ms fault window pass,
+    # which the pre-fault window alone (limit 6.25 ms) would not.
+    rows = [Request(t / 10, "GET", "/p", "catalog", 200, 5.0 if t < 100 else 8.0 if t < 200
+                    else 9.0, "ok") for t in range(300)]
+    (verdict,) = evaluate(experiment, RunData(rows, experiment.windows))
+    assert verdict.status == PASS and verdict.numbers["catalog"]["baseline_requests"] == 200
+    with pytest.raises(DefinitionError, match="no window named 'after'"):
+        parse({**experiment.to_document(), "hypothesis": [
+            {"check": "latency", "groups": ["catalog"], "window": "fault",
+             "max_vs_baseline": 1.2, "baseline": ["baseline", "after"]}]})
