@@ -27,6 +27,7 @@ from urllib3.exceptions import (
     ProtocolError,
     ReadTimeoutError,
 )
+from urllib3.util.retry import Retry
 
 from services.common.discovery import instance_source
 from services.common.errors import ApiError
@@ -43,6 +44,20 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A pooled keep-alive connection the server closed just as we reused it fails like this,
 # before any response byte: safe to send again on a fresh connection when the call may repeat.
 STALE_CONNECTION_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# What `retries=False, redirect=False` becomes inside urllib3, built once: urlopen would build
+# it on every call (Retry objects are immutable; increment() returns new ones).
+NO_RETRIES = Retry.from_int(False, redirect=False)
+_TIMEOUTS: dict[tuple[float, float], urllib3.Timeout] = {}
+
+
+def _timeout(connect: float, read: float) -> urllib3.Timeout:
+    """A shared `urllib3.Timeout` per (connect, read): urllib3 clones it per connection."""
+    timeout = _TIMEOUTS.get((connect, read))
+    if timeout is None:
+        timeout = urllib3.Timeout(connect=connect, read=read)
+        if len(_TIMEOUTS) < 64:  # the settings' few pairs; odd one-off values are not kept
+            _TIMEOUTS[(connect, read)] = timeout
+    return timeout
 
 
 class UpstreamError(ApiError):
@@ -224,7 +239,8 @@ class ResilientClient:
         def once() -> urllib3.BaseHTTPResponse:
             return instance.pool.urlopen(
                 call.method, call.path, body=call.body, headers=call.headers, timeout=timeout,
-                retries=False, redirect=False, assert_same_host=False, decode_content=call.decode_content,
+                retries=NO_RETRIES, redirect=False, assert_same_host=False,
+                decode_content=call.decode_content,
             )
 
         try:
@@ -238,7 +254,7 @@ class ResilientClient:
     def _send(self, upstream: Upstream, instance: Instance, call: _Call, connect: float,
               read: float) -> tuple[UpstreamResponse, bool]:
         """One attempt on one instance: the response and whether it was the instance's fault."""
-        name, timeout = upstream.name, urllib3.Timeout(connect=connect, read=read)
+        name, timeout = upstream.name, _timeout(connect, read)
 
         def attempt() -> urllib3.BaseHTTPResponse:
             response = self._urlopen(instance, call, timeout)
@@ -285,7 +301,7 @@ class ResilientClient:
             raise UpstreamUnavailable(upstream.name, "no_instances")
         seconds = upstream.policy.naive_timeout
         try:
-            raw = self._urlopen(instance, call, urllib3.Timeout(connect=seconds, read=seconds))
+            raw = self._urlopen(instance, call, _timeout(seconds, seconds))
         except NewConnectionError as exc:
             raise UpstreamUnavailable(upstream.name, "connection_failed", instance=instance.url) from exc
         except (ReadTimeoutError, ConnectTimeoutError) as exc:
