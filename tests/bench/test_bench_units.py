@@ -218,3 +218,34 @@ def test_wrk_durations_and_percentile_merge_without_samples() -> None:
                for p in (1.0, 3.0, 2.0)]
     merged = loadgen.merge(windows)
     assert merged.rps == 100.0 and merged.p50_ms == 2.0 and merged.p99_ms == 4.0
+
+
+def test_with_warmup_shifts_windows_and_faults() -> None:
+    from bench.isolation import with_warmup
+    from chaos.experiments.model import parse
+
+    experiment = parse({"name": "x", "version": 1, "load": {"duration": 10},
+                        "windows": {"baseline": [1, 3], "fault": [3, 6]},
+                        "faults": [{"target": "cart", "kind": "down", "at": 3, "until": 6}]})
+    shifted = with_warmup(experiment, 2.0)
+    assert shifted.duration == 12.0
+    assert shifted.windows == {"baseline": (3.0, 5.0), "fault": (5.0, 8.0)}
+    assert (shifted.faults[0].at, shifted.faults[0].until) == (5.0, 8.0)
+    assert with_warmup(experiment, 0) is experiment
+
+
+def test_cpu_per_window_from_cgroup_samples() -> None:
+    from bench.cpu_sampler import per_window
+
+    def sample(usage: float, throttled: float) -> dict:
+        return {"gateway": {"cpus": 1.0, "usage_s": usage, "throttled_s": throttled}}
+
+    samples = [(100.0, sample(0.0, 0.0)), (101.0, sample(0.5, 0.0)), (102.0, sample(1.0, 0.1)),
+               (103.0, sample(1.2, 0.3))]
+    got = per_window(samples, 100.0, {"baseline": (0.0, 1.0), "fault": (1.0, 3.0),
+                                      "empty": (5.0, 6.0)})
+    assert got["baseline"]["gateway"] == {"cpu_share": 0.5, "quota": 1.0,
+                                          "throttled_ms_per_s": 0.0}
+    assert got["fault"]["gateway"]["cpu_share"] == 0.35
+    assert got["fault"]["gateway"]["throttled_ms_per_s"] == 150.0
+    assert got["empty"] == {}

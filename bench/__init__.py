@@ -1,0 +1,1 @@
+"""`python -m bench`: what Breakwater costs and how it scales (see bench/README.md)."""

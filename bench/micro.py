@@ -1,0 +1,236 @@
+"""The measurement matrix behind the gateway and tracing benchmarks.
+
+Every process is started once and kept idle until its turn: product instances (tracing off,
+span files, OTLP) pinned to the server CPU, and gateways (resilience on/off × tracing modes)
+pinned to the load-generator CPU, each pointed straight at its own product. Every
+repetition then measures each endpoint in turn (the order rotates per repetition): a
+closed-loop throughput window and a one-connection latency run, plus the CPU each process
+used. Ratios are always taken between endpoints of the same repetition.
+
+Pinning: product owns one core, so "direct" is product's capacity on one core; the gateway
+shares the other core with the load generator, which needs well under 10% of it at these
+rates. What is measured is whether the gateway keeps up with product and what it adds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import loadgen
+from bench.common import Context, cpu_layout, load_average, pinned_to
+from bench.harness import Harness, Server, cpu_seconds, move_group
+
+READ_PATH = "/api/v1/products/product-7"
+SEED_PRODUCTS = 20
+# Also measured with the load generator, gateway and product on one CPU: at one connection
+# nothing runs in parallel, and this VM's cross-CPU wake-ups would otherwise be counted too.
+ONE_CPU = ("product/none", "gateway/on/none")
+WARMUP_S = 0.3  # per closed-loop slice: connections opened, gunicorn threads busy
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Something the load generator drives: a product instance, or a gateway in front of one."""
+
+    key: str
+    kind: str  # "product" or "gateway"
+    tracing: str
+    resilience: bool = True
+
+    @property
+    def product_key(self) -> str:
+        return f"product/{self.tracing}"
+
+
+# In measuring order: each gateway right after the product it is compared with.
+ENDPOINTS = {e.key: e for e in (
+    Endpoint("product/none", "product", "none"),
+    Endpoint("gateway/on/none", "gateway", "none", True),
+    Endpoint("gateway/off/none", "gateway", "none", False),
+    Endpoint("product/file", "product", "file"),
+    Endpoint("gateway/on/file", "gateway", "file", True),
+    Endpoint("product/otlp", "product", "otlp"),
+    Endpoint("gateway/on/otlp", "gateway", "otlp", True),
+)}
+
+
+def _seed(product: Server) -> None:
+    from breakwater.supervisor.seed import catalog
+
+    session = requests.Session()
+    for item in catalog(SEED_PRODUCTS):
+        response = session.post(product.url + "/api/v1/products", json=item, timeout=10)
+        if response.status_code not in (200, 201, 409):
+            raise RuntimeError(f"seeding product failed: POST /api/v1/products answered "
+                               f"{response.status_code} {response.text[:200]}")
+    check = session.get(product.url + READ_PATH, timeout=10)
+    if check.status_code != 200:
+        raise RuntimeError(f"GET {READ_PATH} on product answered {check.status_code}")
+
+
+def _start(ctx: Context, harness: Harness, keys: list[str]) -> tuple[dict[str, Server], str | None]:
+    layout = cpu_layout()
+    wanted = [ENDPOINTS[k] for k in keys]
+    tracings = sorted({e.tracing for e in wanted}, key=["none", "file", "otlp"].index)
+    otlp = harness.start_receiver(cpu=layout["load"]) if "otlp" in tracings else None
+    servers: dict[str, Server] = {}
+    harness.migrate()
+    for tracing in tracings:  # started together, then waited for together
+        servers[f"product/{tracing}"] = harness.start_product(
+            f"product-{tracing}", tracing=tracing, cpu=layout["server"], otlp=otlp, wait=False)
+    for endpoint in wanted:
+        if endpoint.kind == "gateway":
+            servers[endpoint.key] = harness.start_gateway(
+                endpoint.key.replace("/", "-"), servers[endpoint.product_key].url,
+                tracing=endpoint.tracing, resilience=endpoint.resilience, cpu=layout["load"],
+                otlp=otlp, wait=False)
+    harness.wait_ready(list(servers.values()))
+    _seed(servers[f"product/{tracings[0]}"])
+    for key, server in servers.items():
+        ctx.log(f"  started {key} at {server.url}")
+    return servers, otlp
+
+
+def _port(server: Server) -> int:
+    return int(server.url.rsplit(":", 1)[1])
+
+
+def _closed_slice(ctx: Context, endpoint: Endpoint, servers: dict[str, Server], seconds: float
+                  ) -> tuple[loadgen.LoadResult, dict[str, float], float]:
+    """One closed-loop window against `endpoint`; CPU seconds its processes used; wall time."""
+    server = servers[endpoint.key]
+    groups = {"product": servers[endpoint.product_key].pid}
+    if endpoint.kind == "gateway":
+        groups["gateway"] = server.pid
+    before = {name: cpu_seconds(pid) for name, pid in groups.items()}
+    wall = time.monotonic()
+    closed = loadgen.closed(_port(server), READ_PATH, connections=ctx.settings.micro_connections,
+                            seconds=seconds, warmup=WARMUP_S)
+    wall = time.monotonic() - wall
+    return closed, {name: cpu_seconds(pid) - before[name] for name, pid in groups.items()}, wall
+
+
+def _closed_round(ctx: Context, keys: list[str], servers: dict[str, Server]
+                  ) -> dict[str, dict[str, Any]]:
+    """Every endpoint in short alternating slices (ABCABC…), merged per endpoint: drift on a
+    busy host then lands on every endpoint alike."""
+    slices = 1 if loadgen.wrk_installed() else ctx.settings.micro_slices  # wrk: whole seconds
+    parts: dict[str, list[Any]] = {k: [] for k in keys}
+    for _ in range(slices):
+        for key in keys:
+            parts[key].append(_closed_slice(ctx, ENDPOINTS[key], servers,
+                                            ctx.settings.micro_seconds / slices))
+    measured = {}
+    for key, items in parts.items():
+        closed = loadgen.merge([item[0] for item in items])
+        wall = sum(item[2] for item in items)
+        cpu = {}
+        for name in items[0][1]:
+            utilisation = sum(item[1][name] for item in items) / wall
+            cpu[name] = {"utilisation": round(utilisation, 3),
+                         "ms_per_request": round(utilisation * 1000 / closed.rps, 3)
+                         if closed.rps else None}
+        if closed.errors:
+            ctx.log(f"    warning: {key} answered errors {closed.statuses}")
+        measured[key] = {"closed": closed.as_dict(), "cpu": cpu, "slices": slices,
+                         "loadavg": load_average()}
+    return measured
+
+
+def _sequential_round(ctx: Context, keys: list[str], servers: dict[str, Server]
+                      ) -> dict[str, dict[str, Any]]:
+    """One connection per endpoint, one request at a time taking them in turn."""
+    results = loadgen.run(loadgen.interleaved([_port(servers[k]) for k in keys], READ_PATH,
+                                              count=ctx.settings.sequential_count,
+                                              max_seconds=30))
+    return {key: result.as_dict() for key, result in zip(keys, results, strict=True)}
+
+
+def _one_cpu_round(ctx: Context, servers: dict[str, Server]) -> dict[str, dict[str, Any]]:
+    """The ONE_CPU pair interleaved with load generator, gateway and product on one CPU."""
+    layout = cpu_layout()
+    keys = [k for k in ONE_CPU if k in servers]
+    if layout["server"] is None or len(keys) < 2:
+        return {}
+    gateway = servers["gateway/on/none"]
+    try:
+        move_group(gateway.pid, {layout["server"]})
+        with pinned_to(layout["server"]):
+            return _sequential_round(ctx, keys, servers)
+    finally:
+        move_group(gateway.pid, {layout["load"]})
+
+
+def measure(ctx: Context, keys: set[str]) -> dict[str, Any]:
+    """Start what `keys` need, measure every endpoint `reps` times; every raw number."""
+    unknown = keys - ENDPOINTS.keys()
+    if unknown:
+        raise ValueError(f"unknown endpoints {sorted(unknown)}; known: {sorted(ENDPOINTS)}")
+    order = [k for k in ENDPOINTS if k in keys]
+    harness = Harness(ctx.work / "micro", log=ctx.log)
+    layout = cpu_layout()
+    result: dict[str, Any] = {"path": READ_PATH, "endpoints": {k: [] for k in order},
+                              "connections": ctx.settings.micro_connections,
+                              "seconds": ctx.settings.micro_seconds,
+                              "sequential_count": ctx.settings.sequential_count,
+                              "cpu_layout": layout, "load_generator": loadgen.generator_name()}
+    try:
+        ctx.log(f"  starting {len(order)} endpoint(s) (product on CPU {layout['server']}, "
+                f"gateways and load generator on CPU {layout['load']})")
+        servers, otlp = _start(ctx, harness, order)
+        with pinned_to(layout["load"]):
+            for rep in range(ctx.settings.reps):
+                rotated = order[rep % len(order):] + order[:rep % len(order)]
+                measured = _closed_round(ctx, rotated, servers)
+                for key, seq in _sequential_round(ctx, rotated, servers).items():
+                    measured[key]["sequential"] = seq
+                for key, seq in _one_cpu_round(ctx, servers).items():
+                    measured[key]["sequential_one_cpu"] = seq
+                for key in order:
+                    result["endpoints"][key].append(measured[key])
+                    closed, seq = measured[key]["closed"], measured[key]["sequential"]
+                    ctx.log(f"  rep {rep + 1}/{ctx.settings.reps} {key:<17} "
+                            f"{closed['rps']:>7.0f} req/s  p50 {closed['p50_ms']:.2f} ms  "
+                            f"p99 {closed['p99_ms']:.2f} ms  | 1 conn p50 "
+                            f"{seq['p50_ms']:.2f} ms")
+        if otlp:
+            result["otlp_receiver"] = harness.receiver_stats(otlp)
+        traces = ctx.work / "micro" / "traces"
+        if traces.exists():
+            result["span_files_bytes"] = sum(p.stat().st_size for p in traces.glob("*.jsonl*"))
+        if "gateway/on/none" in servers and ctx.settings.mode == "full":
+            result["gateway_profile"] = _profile(ctx, servers["product/none"].url)
+        if otlp and ctx.settings.mode == "full":
+            result["tracing_profile"] = _tracing_profile(ctx, harness, otlp)
+    finally:
+        harness.stop()
+    return result
+
+
+def _profile(ctx: Context, product_url: str) -> dict[str, Any]:
+    """The gateway's own code path under cProfile, in a child process (see profile_gateway)."""
+    from bench.profile_gateway import run_profile
+
+    ctx.log("  profiling the gateway's request path in-process (cProfile, 300 requests)")
+    try:
+        return run_profile(product_url, Path(ctx.work / "micro"), requests_count=300,
+                           cpu=cpu_layout()["load"])
+    except Exception as exc:  # noqa: BLE001 - a profile is evidence, not a result
+        return {"error": str(exc)}
+
+
+def _tracing_profile(ctx: Context, harness: Harness, otlp: str) -> dict[str, Any]:
+    """Product's CPU per read with tracing off, spans made, span files, OTLP (child processes)."""
+    from bench.profile_tracing import run_profiles
+
+    ctx.log("  measuring product's CPU per read per tracing variant in-process (4 child processes)")
+    try:
+        return run_profiles(harness.db_url, ctx.work / "micro", otlp, requests_count=200,
+                            cpu=cpu_layout()["server"])
+    except Exception as exc:  # noqa: BLE001 - a profile is evidence, not a result
+        return {"error": str(exc)}
