@@ -217,9 +217,9 @@ def parse(document: Any, source: str = "<memory>") -> Experiment:
         if "window" in params and params["window"] not in windows:
             raise DefinitionError(f"{spot}: no window named {params['window']!r}")
         # `baseline` names one window or several (steady state before and after the fault).
-        for name in baseline_windows(params) if "baseline" in params else ():
-            if name not in windows:
-                raise DefinitionError(f"{spot}: no window named {name!r}")
+        for window in baseline_windows(params) if "baseline" in params else ():
+            if window not in windows:
+                raise DefinitionError(f"{spot}: no window named {window!r}")
         if check == "latency" and not ({"max_ms", "max_vs_baseline"} & params.keys()):
             raise DefinitionError(f"{spot}: latency needs max_ms or max_vs_baseline")
         if "max_vs_baseline" in params and "baseline" not in windows and "baseline" not in params:
