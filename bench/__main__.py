@@ -1,6 +1,6 @@
 """`python -m bench`: measure what Breakwater costs and how it scales.
 
-    python -m bench                  # everything, medians of 3 (≈8-10 min on 2 cores)
+    python -m bench                  # everything, medians of 3 (≈10-11 min on 2 cores)
     python -m bench --quick          # one short repetition of everything (< 2 min)
     python -m bench --only gateway,proxy
 

@@ -53,11 +53,11 @@ class RunSettings:
         return cls(mode="full", reps=3, micro_seconds=1.5, micro_slices=3,
                    micro_connections=16,
                    sequential_count=150, proxy_seconds=1.6, proxy_connections=32,
-                   toxic_samples=10, isolation_scale=0.3, isolation_warmup_s=3.0,
+                   toxic_samples=10, isolation_scale=0.3, isolation_warmup_s=2.5,
                    isolation_resilience_off=True,
                    isolation_experiments=("cart-outage", "cart-latency"),
-                   failfast_open_samples=200, integrity_scale=0.45, integrity_buyers=None,
-                   integrity_stock=None, scaling_scale=0.5, scaling_replicas=(1, 2, 3),
+                   failfast_open_samples=200, integrity_scale=0.4, integrity_buyers=None,
+                   integrity_stock=None, scaling_scale=0.45, scaling_replicas=(1, 2, 3),
                    isolation_users=None, one_stack=False, seed_users=60, budget_s=13.5 * 60)
 
     @classmethod

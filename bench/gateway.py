@@ -92,6 +92,13 @@ def evaluate(micro: dict[str, Any]) -> BenchResult:
                               load_generator=load).judge(
             main["added_p50_1conn_one_cpu_ms"],
             f"{one['gateway']:.2f} vs {one['direct']:.2f} ms: no cross-CPU wake-ups"))
+    cpu = main["cpu_ms_per_request"]
+    targets.append(Target(NAME, "product CPU per read ÷ gateway CPU per proxied read (product "
+                          "cores one gateway core can front)", "", None, unit="x",
+                          load_generator=load).judge(
+        None if not cpu.get("gateway") else (cpu.get("product") or 0) / cpu["gateway"],
+        f"gateway {cpu.get('gateway')} ms, product {cpu.get('product')} ms of CPU per request "
+        "(from /proc, under load); steadier on a shared host than the throughput ratio"))
     for _gateway, _direct, label in PAIRS[1:]:
         figures = comparisons[label]
         targets.append(Target(NAME, f"throughput ratio ({label})", "", None, unit="x",

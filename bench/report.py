@@ -21,13 +21,15 @@ Run from the repository root (the virtualenv must be installed: `make install` o
 does it):
 
 ```
-make bench                                  # = .venv/bin/python -m bench (≈8-10 min)
+make bench                                  # = .venv/bin/python -m bench (≈10-11 min)
 .venv/bin/python -m bench --quick           # smoke check, < 2 min, writes results/quick.*
 .venv/bin/python -m bench --only gateway,proxy
 .venv/bin/python -m bench --list            # the benchmark names
 ```
 
-Every process is started by the benchmark itself on free loopback ports (port 0 /
+A full run takes about 10-11 minutes on a 2-core machine; past 13.5 minutes it starts no
+further benchmark (those are reported as skipped), so it always ends well within 15. Every
+process is started by the benchmark itself on free loopback ports (port 0 /
 `port_base=0`) with its own temporary var folder, and stopped by PID at the end; nothing
 touches the default ports (8080, 5000-5004, 8474), so a running demo is safe. `--keep-work`
 keeps the temporary folder (experiment reports, logs, span files) for a look afterwards.
