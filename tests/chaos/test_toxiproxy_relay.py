@@ -235,8 +235,9 @@ def test_timeout_closes_after_its_time(api, proxy, connect):
 
 
 def test_reset_clears_a_timeout_and_closes_what_it_held(api, proxy, connect, io):
-    add_toxic(api, "timeout", timeout=0, stream="upstream")
     client = connect(proxy["listen"])
+    io.rtt(client)  # the proxy has accepted this connection before the toxic and the reset
+    add_toxic(api, "timeout", timeout=0, stream="upstream")
     client.sendall(b"x")
     api.post("/reset")
     client.settimeout(3)
