@@ -1,7 +1,8 @@
 """product-scaling: the same flash sale against 1, 2, 3 … product replicas, and two controls.
 
 Per step it measures successful requests a second and p95 of the catalog in the hold
-window, and the CPU each instance used and was throttled (the supervisor's cgroup stats),
+window, and the CPU each instance used and was throttled in that same window (the
+supervisor's cgroup stats, sampled twice a second),
 plus the load generator's own CPU. "What limited this step" is read from those: product
 using its whole quota with throttled time rising means the product quota; the gateway or
 Locust near a full core means they did. Without CPU quotas the verdicts are INCONCLUSIVE and
@@ -12,6 +13,7 @@ two cores, and no scaling claim can be made.
 from __future__ import annotations
 
 import resource
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +23,38 @@ from chaos.experiments.measurements import read_requests, select, window_stats
 from chaos.experiments.model import Experiment
 from chaos.experiments.verdicts import FAIL, INCONCLUSIVE, PASS, Verdict, hypothesis_holds
 from loadtests.runner import run_load_in_subprocess
+
+
+class CpuSampler:
+    """Samples the stack's cgroup stats twice a second while a step runs, so the CPU figures
+    cover the judged window only, not the ramp before it."""
+
+    def __init__(self, stack: Any, every: float = 0.5) -> None:
+        self.stack, self.every = stack, every
+        self.samples: list[tuple[float, dict[str, Any]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self.stack.cpu_stats()))
+            self._stop.wait(self.every)
+
+    def around(self, start: float, end: float) -> tuple[dict[str, Any], dict[str, Any], float]:
+        """The samples nearest to the wall-clock `start` and `end`, and the seconds between."""
+        if not self.samples:
+            return {}, {}, max(end - start, 1e-9)
+        first = min(self.samples, key=lambda sample: abs(sample[0] - start))
+        last = min(self.samples, key=lambda sample: abs(sample[0] - end))
+        return first[1], last[1], max(last[0] - first[0], 1e-9)
 
 
 def _children_cpu() -> float:
@@ -78,22 +112,24 @@ def _step(experiment: Experiment, stack: Any, info: Any, run_dir: Path, label: s
     spec = load_spec(experiment, out, info.gateway_url, **overrides)
     spec.shape_params = {k: v for k, v in spec.shape_params.items() if v is not None}
     spec.seed_file = info.seed_file
-    before, cpu_before, began = stack.cpu_stats(), _children_cpu(), time.time()
-    load = run_load_in_subprocess(spec, echo=echo)
+    cpu_before, began = _children_cpu(), time.time()
+    with CpuSampler(stack) as sampler:
+        load = run_load_in_subprocess(spec, echo=echo)
     seconds = time.time() - began
-    after, cpu_after = stack.cpu_stats(), _children_cpu()
+    cpu_after = _children_cpu()
     requests = read_requests(out / "requests.csv", load["started"])
     if rate is not None:
         start, end = 2.0, load["profile"]["duration_s"]
     else:
         start, end = experiment.windows.get("hold", (0.0, load["profile"]["duration_s"]))
+    before, after, window_s = sampler.around(load["started"] + start, load["started"] + end)
     stats = window_stats(select(requests, ["catalog"], start, end), end - start)
     step = {"label": label, "users": spec.users, "offered_rate": rate,
             "mode": load["mode"], "requests": stats["requests"],
             "ok_rps": round(stats["ok_rps"], 2), "p50_ms": stats["p50_ms"],
             "p95_ms": stats["p95_ms"], "p99_ms": stats["p99_ms"],
             "error_rate": round(stats["error_rate"], 4), "window": [start, end],
-            "cpu": _cpu_delta(before, after, seconds),
+            "cpu": _cpu_delta(before, after, window_s), "cpu_window_s": round(window_s, 2),
             "locust_cpu_s": round(cpu_after - cpu_before, 2),
             "locust_cpu_share": round((cpu_after - cpu_before) / max(seconds, 1e-9), 3),
             "report_dir": str(out.relative_to(run_dir))}
