@@ -99,10 +99,10 @@ def definition(name: str) -> Any:
     """Experiment `name` from chaos/experiments/definitions, as read at its first use: one
     run uses one version of each definition even while someone edits the folder.
 
-    Read from `<name>.yaml` directly, keeping the name the file declares: the parser in
-    chaos/experiments/model.py currently reuses `name` as a loop variable over a latency
-    clause's `baseline` windows, so a definition with `baseline: [...]` comes back named
-    after its last baseline window (e.g. "recovery") and `find("cart-outage")` fails.
+    Read from `<name>.yaml` directly, keeping the name the file declares: a version of the
+    parser in chaos/experiments/model.py reused `name` as the loop variable over a latency
+    clause's `baseline` windows, so such a definition came back named after its last window
+    ("recovery") and `find("cart-outage")` failed mid-run. Fixed there since; kept as a guard.
     """
     import dataclasses
 
