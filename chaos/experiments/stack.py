@@ -214,7 +214,9 @@ class LocalStack:
             gateway_url=state.gateway_url.rstrip("/"),
             toxiproxy_url=state.toxiproxy_url.rstrip("/"),
             auth_url=auth[0].url if auth else state.gateway_url,
-            traces_dir=Path(state.traces) if state.traces else self.var_dir / "traces",
+            # `state.traces` describes the destination in words; span files, when the stack
+            # writes them, are in the var folder's traces/ (OTLP runs link to Jaeger instead).
+            traces_dir=self.var_dir / "traces",
             capacity_bounded=bool(state.capacity_bounded),
             product_replicas=len(state.of_service("product")),
             resilience=bool((state.options or {}).get("resilience", True)),
