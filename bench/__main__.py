@@ -269,6 +269,7 @@ def _write(ctx: Context, run: Run, selected: list[str], args: argparse.Namespace
         json_path, md_path = RESULTS / "latest.json", RESULTS.parent / "README.md"
         if args.only:
             results = {**report.load_previous(json_path), **results}
+            meta["last_full_run"] = report.last_full_run(json_path)
     meta["load_generators"] = sorted({r.load_generator for r in results.values()
                                       if r.load_generator})
     report.write(results, meta, json_path, md_path)

@@ -65,12 +65,12 @@ class RunSettings:
         """A smoke check of every code path: one short repetition each, under 2 minutes."""
         return cls(mode="quick", reps=1, micro_seconds=0.6, micro_slices=1,
                    micro_connections=16,
-                   sequential_count=40, proxy_seconds=0.4, proxy_connections=32,
+                   sequential_count=30, proxy_seconds=0.4, proxy_connections=32,
                    toxic_samples=4, isolation_scale=0.25, isolation_warmup_s=1.0,
                    isolation_resilience_off=False,
                    isolation_experiments=("cart-outage",), failfast_open_samples=60,
-                   integrity_scale=0.3, integrity_buyers=12, integrity_stock=5,
-                   scaling_scale=0.3, scaling_replicas=(1, 2), isolation_users=12,
+                   integrity_scale=0.25, integrity_buyers=12, integrity_stock=5,
+                   scaling_scale=0.25, scaling_replicas=(1, 2), isolation_users=12,
                    one_stack=True, seed_users=12, budget_s=115)
 
     def as_dict(self) -> dict[str, Any]:

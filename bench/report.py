@@ -72,6 +72,9 @@ def render_markdown(results: dict[str, BenchResult], meta: dict[str, Any]) -> st
     lines += [
         f"- date: {meta.get('finished_at', '?')} (run took {_duration(meta.get('duration_s'))},"
         f" mode `{meta.get('mode', '?')}`{_only(meta)})",
+        *([f"- last full run: {meta['last_full_run'].get('finished_at')} (took "
+            f"{_duration(meta['last_full_run'].get('duration_s'))}); rows say when each "
+            "benchmark was measured"] if meta.get("only") and meta.get("last_full_run") else []),
         f"- machine: {machine.get('cores', '?')} cores ({machine.get('cpu_model') or 'unknown CPU'}"
         f"), {machine.get('memory_mb', '?')} MB, {machine.get('os', '?')}, Python "
         f"{machine.get('python', '?')}; load average at start "
@@ -156,6 +159,20 @@ def _duration(seconds: float | None) -> str:
 def _only(meta: dict[str, Any]) -> str:
     only = meta.get("only")
     return f", only {', '.join(only)}" if only else ""
+
+
+def last_full_run(path: Path) -> dict[str, Any] | None:
+    """When the last full run (all benchmarks) behind an earlier latest.json ran, and how long
+    it took; None when there was none."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if document.get("last_full_run"):
+        return document["last_full_run"]
+    if document.get("mode") == "full" and not document.get("only"):
+        return {k: document.get(k) for k in ("started_at", "finished_at", "duration_s")}
+    return None
 
 
 def load_previous(path: Path) -> dict[str, BenchResult]:

@@ -81,4 +81,28 @@ def _notes(raw: dict[str, Any]) -> list[str]:
                 f"gateway {cpu['gateway_untraced']} → {cpu['gateway']} ms/request with tracing; "
                 "product (pinned to its own core) is the bottleneck, so its extra CPU per "
                 "request sets the throughput ratio.")
+    notes.extend(_profile_notes(raw.get("profile") or {}))
     return notes
+
+
+def _profile_notes(profile: dict[str, Any]) -> list[str]:
+    """What the in-process tracing profile of product (bench.profile_tracing) says."""
+    cpu = {k: v.get("cpu_ms_per_request") for k, v in profile.items() if isinstance(v, dict)}
+    if not (cpu.get("none") and cpu.get("noop")):
+        return []
+    noop = profile.get("noop") or {}
+    spans = noop.get("spans_per_request")
+    areas = noop.get("request_thread_areas_ms") or {}
+    otel = {k: v for k, v in areas.items() if "OpenTelemetry" in k or "instrumentation" in k}
+    return [
+        f"Product in-process (Flask test client; CPU of all its threads per read): tracing off "
+        f"{cpu['none']} ms; {spans} spans made but exported nowhere {cpu['noop']} ms "
+        f"(+{cpu['noop'] - cpu['none']:.2f} ms: creating the spans, their attributes and "
+        f"context); span files {cpu.get('file')} ms; OTLP/HTTP {cpu.get('otlp')} ms (JSON or "
+        "protobuf encoding and the writes/posts run on the export thread, under the same GIL). "
+        "Profiled request-thread time in OpenTelemetry per read (ms, cProfile-inflated): "
+        + ", ".join(f"{k} {v}" for k, v in otel.items()) + ". So most of the cost is making "
+        "spans at all (three per read: the Flask server span and SQLAlchemy's connect and "
+        "SELECT spans), not exporting "
+        "them; under gunicorn, with the per-request work of the worker on top, it roughly "
+        "doubles product's CPU per read, and product is the bottleneck."]

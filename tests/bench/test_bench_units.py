@@ -249,3 +249,26 @@ def test_cpu_per_window_from_cgroup_samples() -> None:
     assert got["fault"]["gateway"]["cpu_share"] == 0.35
     assert got["fault"]["gateway"]["throttled_ms_per_s"] == 150.0
     assert got["empty"] == {}
+
+
+def test_last_full_run_survives_only_runs(tmp_path) -> None:
+    path = tmp_path / "latest.json"
+    path.write_text(json.dumps({"mode": "full", "only": None, "started_at": "a",
+                                "finished_at": "b", "duration_s": 600.0, "benchmarks": {}}))
+    assert report.last_full_run(path) == {"started_at": "a", "finished_at": "b",
+                                          "duration_s": 600.0}
+    path.write_text(json.dumps({"mode": "full", "only": ["proxy"], "last_full_run":
+                                {"finished_at": "b", "duration_s": 600.0}}))
+    assert report.last_full_run(path)["finished_at"] == "b"
+    assert report.last_full_run(tmp_path / "missing.json") is None
+
+
+def test_tracing_profile_note_names_the_costs() -> None:
+    from bench.tracing import _profile_notes
+
+    notes = _profile_notes({"none": {"cpu_ms_per_request": 0.9},
+                            "noop": {"cpu_ms_per_request": 1.5, "spans_per_request": 3.0,
+                                     "request_thread_areas_ms": {"OpenTelemetry SDK": 0.3}},
+                            "file": {"cpu_ms_per_request": 1.6}})
+    assert len(notes) == 1 and "+0.60 ms" in notes[0] and "OpenTelemetry SDK 0.3" in notes[0]
+    assert _profile_notes({}) == []
