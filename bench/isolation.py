@@ -13,9 +13,9 @@ import dataclasses
 from typing import Any
 
 from bench.common import Context
-from bench.cpu_sampler import CpuSampler, per_window
 from bench.stacks import StackPool, definition, experiment_kwargs, shared_options
 from bench.stats import BenchResult, Target, median, percentile, ratio, spread
+from chaos.experiments.cpu import CpuSampler, per_window
 
 NAME = "isolation"
 TITLE = "Isolation (catalog p99 during cart faults ÷ baseline)"

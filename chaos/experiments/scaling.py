@@ -13,48 +13,16 @@ two cores, and no scaling claim can be made.
 from __future__ import annotations
 
 import resource
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chaos.experiments.cpu import CpuSampler
 from chaos.experiments.measurements import read_requests, select, window_stats
 from chaos.experiments.model import Experiment
 from chaos.experiments.verdicts import FAIL, INCONCLUSIVE, PASS, Verdict, hypothesis_holds
 from loadtests.runner import run_load_in_subprocess
-
-
-class CpuSampler:
-    """Samples the stack's cgroup stats twice a second while a step runs, so the CPU figures
-    cover the judged window only, not the ramp before it."""
-
-    def __init__(self, stack: Any, every: float = 0.5) -> None:
-        self.stack, self.every = stack, every
-        self.samples: list[tuple[float, dict[str, Any]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
-
-    def __enter__(self) -> CpuSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.time(), self.stack.cpu_stats()))
-            self._stop.wait(self.every)
-
-    def around(self, start: float, end: float) -> tuple[dict[str, Any], dict[str, Any], float]:
-        """The samples nearest to the wall-clock `start` and `end`, and the seconds between."""
-        if not self.samples:
-            return {}, {}, max(end - start, 1e-9)
-        first = min(self.samples, key=lambda sample: abs(sample[0] - start))
-        last = min(self.samples, key=lambda sample: abs(sample[0] - end))
-        return first[1], last[1], max(last[0] - first[0], 1e-9)
 
 
 def _children_cpu() -> float:
@@ -113,7 +81,7 @@ def _step(experiment: Experiment, stack: Any, info: Any, run_dir: Path, label: s
     spec.shape_params = {k: v for k, v in spec.shape_params.items() if v is not None}
     spec.seed_file = info.seed_file
     cpu_before, began = _children_cpu(), time.time()
-    with CpuSampler(stack) as sampler:
+    with CpuSampler(stack, every=0.5) as sampler:
         load = run_load_in_subprocess(spec, echo=echo)
     seconds = time.time() - began
     cpu_after = _children_cpu()

@@ -235,7 +235,7 @@ def test_with_warmup_shifts_windows_and_faults() -> None:
 
 
 def test_cpu_per_window_from_cgroup_samples() -> None:
-    from bench.cpu_sampler import per_window
+    from chaos.experiments.cpu import per_window
 
     def sample(usage: float, throttled: float) -> dict:
         return {"gateway": {"cpus": 1.0, "usage_s": usage, "throttled_s": throttled}}

@@ -1,6 +1,6 @@
 """CPU used and CPU-quota throttling of every stack instance, sampled while a run goes on.
 
-`CpuSampler(stack).start()` reads the stack's cgroup counters (`LocalStack.cpu_stats()`)
+`CpuSampler(stack).start()` (or `with CpuSampler(stack) as sampler:`) reads the stack's cgroup counters (`LocalStack.cpu_stats()`)
 every `every` seconds on a daemon thread (bounded in count); `stop()` returns the samples;
 `per_window(samples, started, windows)` turns them into CPU share and throttled
 milliseconds per second of each instance in each window. A service whose cgroup quota
@@ -24,7 +24,7 @@ class CpuSampler:
         self.stack, self.every = stack, every
         self.samples: list[tuple[float, dict[str, dict[str, Any]]]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-cpu-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
 
     def start(self) -> CpuSampler:
         """Begin sampling; returns self."""
@@ -42,6 +42,20 @@ class CpuSampler:
         self._stop.set()
         self._thread.join(timeout=5)
         return self.samples
+
+    def __enter__(self) -> CpuSampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def around(self, start: float, end: float) -> tuple[dict[str, Any], dict[str, Any], float]:
+        """The samples nearest to the unix times `start` and `end`, and the seconds between."""
+        if not self.samples:
+            return {}, {}, max(end - start, 1e-9)
+        first = min(self.samples, key=lambda sample: abs(sample[0] - start))
+        last = min(self.samples, key=lambda sample: abs(sample[0] - end))
+        return first[1], last[1], max(last[0] - first[0], 1e-9)
 
 
 def per_window(samples: list[tuple[float, dict[str, dict[str, Any]]]], started: float,
