@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ class CpuStats:
 
 
 @dataclass
-class CgroupBackend:
+class CgroupBackend(ABC):
     """Common behaviour of the v1 and v2 backends: create, join, measure, remove."""
 
     kind = "none"
@@ -106,15 +107,16 @@ class CgroupBackend:
             raise
         return group
 
+    @abstractmethod
     def stats(self, group: CpuGroup) -> CpuStats:
         """Usage and throttling of a group (fields left None when a file cannot be read)."""
-        raise NotImplementedError
 
-    def _prepare_parent(self, path: Path) -> None:
+    def _prepare_parent(self, path: Path) -> None:  # noqa: B027 - a hook: only v2 needs it
         """Enable what children need (v2: the cpu controller)."""
 
+    @abstractmethod
     def _set_quota(self, path: Path, cpus: float) -> None:
-        raise NotImplementedError
+        """Write the quota of `cpus` CPUs into the group at `path`."""
 
     def probe(self) -> None:
         """Create, write and remove a test group; raises OSError when that does not work."""
@@ -132,7 +134,7 @@ class CgroupV2(CgroupBackend):
 
     kind = "v2"
 
-    def _prepare_parent(self, path: Path) -> None:
+    def _prepare_parent(self, path: Path) -> None:  # noqa: B027 - a hook: only v2 needs it
         for folder in (path.parent, path):
             control = folder / "cgroup.subtree_control"
             if "cpu" not in _read(control).split():
@@ -203,6 +205,9 @@ class NoCgroups(CgroupBackend):
         return []
 
     def create_group(self, parent: str, instance: str, cpus: float) -> CpuGroup:
+        raise CgroupError(errno.ENOTSUP, self.reason)
+
+    def _set_quota(self, path: Path, cpus: float) -> None:
         raise CgroupError(errno.ENOTSUP, self.reason)
 
     def stats(self, group: CpuGroup) -> CpuStats:
