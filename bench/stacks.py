@@ -97,30 +97,14 @@ _DEFINITIONS: dict[str, Any] = {}
 
 def definition(name: str) -> Any:
     """Experiment `name` from chaos/experiments/definitions, as read at its first use: one
-    run uses one version of each definition even while someone edits the folder.
-
-    Read from `<name>.yaml` directly, keeping the name the file declares: a version of the
-    parser in chaos/experiments/model.py reused `name` as the loop variable over a latency
-    clause's `baseline` windows, so such a definition came back named after its last window
-    ("recovery") and `find("cart-outage")` failed mid-run. Fixed there since; kept as a guard.
-    """
-    import dataclasses
-
-    import yaml
-
+    run uses one version of each definition even while someone edits the folder."""
     from chaos.experiments.model import DEFINITIONS, DefinitionError, find, load_definition
 
     if name in _DEFINITIONS:
         return _DEFINITIONS[name]
     path = DEFINITIONS / f"{name}.yaml"
     try:
-        if not path.exists():
-            experiment = find(name)
-        else:
-            experiment = load_definition(path)
-            declared = (yaml.safe_load(path.read_text()) or {}).get("name")
-            if declared and experiment.name != declared:
-                experiment = dataclasses.replace(experiment, name=declared)
+        experiment = load_definition(path) if path.exists() else find(name)
     except DefinitionError as exc:
         raise RuntimeError(f"{exc}: the benchmark runs the experiment definitions in "
                            "chaos/experiments/definitions; fix or restore the file, or run "
