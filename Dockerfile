@@ -43,6 +43,7 @@ COPY gateway ./gateway
 COPY chaos ./chaos
 COPY observability ./observability
 COPY loadtests ./loadtests
+COPY local_stack ./local_stack
 COPY breakwater ./breakwater
 COPY deploy/docker/entrypoint.sh deploy/docker/*.py /opt/breakwater/
 RUN python -m compileall -q /app /opt/breakwater \

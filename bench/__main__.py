@@ -26,6 +26,7 @@ from typing import Any
 from bench import report
 from bench.common import RESULTS, Context, RunSettings, load_average, machine
 from bench.stats import BenchResult
+from bench.wrk import WrkMissing, ensure_wrk
 
 BENCHMARKS = {
     "gateway": "gateway overhead: through the gateway vs direct to product",
@@ -225,12 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     settings = RunSettings.quick() if args.quick else RunSettings.full()
+    try:
+        ensure_wrk()
+    except WrkMissing as exc:
+        print(f"python -m bench: error: {exc}", file=sys.stderr)
+        return 2
     work = Path(tempfile.mkdtemp(prefix="breakwater-bench-"))
     ctx = Context(settings, work)
     started_at = time.strftime("%Y-%m-%d %H:%M:%S")
     facts = machine()
     ctx.log(f"bench ({settings.mode}): {', '.join(selected)} on {facts['cores']} cores; "
-            f"work folder {work}; wrk {'found' if facts['wrk'] else 'not installed'}")
+            f"work folder {work}; wrk at {facts['wrk']}")
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
     run = Run(ctx, selected)

@@ -25,8 +25,8 @@ class RunSettings:
 
     mode: str
     reps: int
-    micro_seconds: float  # closed-loop seconds per endpoint and repetition (gateway, tracing)
-    micro_slices: int  # ... cut into this many alternating slices
+    micro_seconds: float  # wrk seconds per endpoint and repetition (gateway, tracing)
+    micro_slices: int  # ... cut into this many alternating slices (whole seconds each)
     micro_connections: int
     sequential_count: int  # requests of a low-concurrency latency measurement
     proxy_seconds: float
@@ -50,9 +50,9 @@ class RunSettings:
     @classmethod
     def full(cls) -> RunSettings:
         """The real run: medians of 3, about 8-10 minutes on 2 cores."""
-        return cls(mode="full", reps=3, micro_seconds=1.5, micro_slices=3,
+        return cls(mode="full", reps=3, micro_seconds=3, micro_slices=3,
                    micro_connections=16,
-                   sequential_count=150, proxy_seconds=1.6, proxy_connections=32,
+                   sequential_count=150, proxy_seconds=2, proxy_connections=32,
                    toxic_samples=10, isolation_scale=0.3, isolation_warmup_s=2.5,
                    isolation_resilience_off=True,
                    isolation_experiments=("cart-outage", "cart-latency"),
@@ -63,9 +63,9 @@ class RunSettings:
     @classmethod
     def quick(cls) -> RunSettings:
         """A smoke check of every code path: one short repetition each, under 2 minutes."""
-        return cls(mode="quick", reps=1, micro_seconds=0.6, micro_slices=1,
+        return cls(mode="quick", reps=1, micro_seconds=1, micro_slices=1,
                    micro_connections=16,
-                   sequential_count=30, proxy_seconds=0.4, proxy_connections=32,
+                   sequential_count=30, proxy_seconds=1, proxy_connections=32,
                    toxic_samples=4, isolation_scale=0.25, isolation_warmup_s=1.0,
                    isolation_resilience_off=False,
                    isolation_experiments=("cart-outage",), failfast_open_samples=60,

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from bench import loadgen
+from bench import loadclient
 from bench.common import Context
 from bench.stacks import StackPool, shared_options
 from bench.stats import BenchResult, Target, median, ratio
@@ -24,7 +24,7 @@ from chaos.experiments.measurements import breaker_state
 
 NAME = "failfast"
 TITLE = "Fail-fast (cart calls while its breaker is open)"
-LOAD_GENERATOR = "bench.loadgen sequential (1 keep-alive connection) + requests for the burst"
+LOAD_GENERATOR = "bench.loadclient sequential (1 keep-alive connection) + requests for the burst"
 CART_PATH = "/api/v1/cart"
 OUTAGE_VERDICT = "cart calls fail fast once the breaker is open (p99 < 10 ms)"
 LATENCY_MS = 3000
@@ -67,7 +67,7 @@ def _rep(ctx: Context, gateway: str, faults: Any, headers: dict[str, str], thres
             slow = list(pool.map(lambda _i: _timed_get(gateway + CART_PATH, headers), range(burst)))
         opened_after = _wait_breaker(gateway, "open", 5)
         port = int(gateway.rsplit(":", 1)[1])
-        fast = loadgen.run(loadgen.sequential("127.0.0.1", port, CART_PATH,
+        fast = loadclient.run(loadclient.sequential("127.0.0.1", port, CART_PATH,
                                               count=ctx.settings.failfast_open_samples,
                                               max_seconds=2.5, headers=headers))
     finally:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import requests
 
-from breakwater.supervisor import commands, databases
-from breakwater.supervisor.ports import free_port
-from breakwater.supervisor.processes import (
+from local_stack import commands, databases
+from local_stack.ports import free_port
+from local_stack.processes import (
     group_alive,
     group_members,
     launch,

@@ -21,16 +21,18 @@ from typing import Any
 
 import requests
 
-from bench import loadgen
+from bench import loadclient
 from bench.common import Context, cpu_layout, load_average, pinned_to
 from bench.harness import Harness, Server, cpu_seconds, move_group
+from bench.wrk import NAME as WRK
+from bench.wrk import run_wrk
 
 READ_PATH = "/api/v1/products/product-7"
 SEED_PRODUCTS = 20
 # Also measured with the load generator, gateway and product on one CPU: at one connection
 # nothing runs in parallel, and this VM's cross-CPU wake-ups would otherwise be counted too.
 ONE_CPU = ("product/none", "gateway/on/none")
-WARMUP_S = 0.3  # per closed-loop slice: connections opened, gunicorn threads busy
+WARMUP_S = 1  # one wrk second per endpoint after start: connections, caches, threads warm
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ ENDPOINTS = {e.key: e for e in (
 
 
 def _seed(product: Server) -> None:
-    from breakwater.supervisor.seed import catalog
+    from local_stack.seed import catalog
 
     session = requests.Session()
     for item in catalog(SEED_PRODUCTS):
@@ -93,6 +95,8 @@ def _start(ctx: Context, harness: Harness, keys: list[str]) -> tuple[dict[str, S
     _seed(servers[f"product/{tracings[0]}"])
     for key, server in servers.items():
         ctx.log(f"  started {key} at {server.url}")
+        run_wrk(_port(server), READ_PATH, connections=ctx.settings.micro_connections,
+                seconds=WARMUP_S)
     return servers, otlp
 
 
@@ -101,7 +105,7 @@ def _port(server: Server) -> int:
 
 
 def _closed_slice(ctx: Context, endpoint: Endpoint, servers: dict[str, Server], seconds: float
-                  ) -> tuple[loadgen.LoadResult, dict[str, float], float]:
+                  ) -> tuple[loadclient.LoadResult, dict[str, float], float]:
     """One closed-loop window against `endpoint`; CPU seconds its processes used; wall time."""
     server = servers[endpoint.key]
     groups = {"product": servers[endpoint.product_key].pid}
@@ -109,17 +113,17 @@ def _closed_slice(ctx: Context, endpoint: Endpoint, servers: dict[str, Server], 
         groups["gateway"] = server.pid
     before = {name: cpu_seconds(pid) for name, pid in groups.items()}
     wall = time.monotonic()
-    closed = loadgen.closed(_port(server), READ_PATH, connections=ctx.settings.micro_connections,
-                            seconds=seconds, warmup=WARMUP_S)
+    closed = run_wrk(_port(server), READ_PATH, connections=ctx.settings.micro_connections,
+                     seconds=seconds)
     wall = time.monotonic() - wall
     return closed, {name: cpu_seconds(pid) - before[name] for name, pid in groups.items()}, wall
 
 
 def _closed_round(ctx: Context, keys: list[str], servers: dict[str, Server]
                   ) -> dict[str, dict[str, Any]]:
-    """Every endpoint in short alternating slices (ABCABC…), merged per endpoint: drift on a
-    busy host then lands on every endpoint alike."""
-    slices = 1 if loadgen.wrk_installed() else ctx.settings.micro_slices  # wrk: whole seconds
+    """Every endpoint in alternating slices (ABCABC…), merged per endpoint: drift on a busy
+    host then lands on every endpoint alike (wrk windows are whole seconds)."""
+    slices = max(1, min(ctx.settings.micro_slices, int(ctx.settings.micro_seconds)))
     parts: dict[str, list[Any]] = {k: [] for k in keys}
     for _ in range(slices):
         for key in keys:
@@ -127,7 +131,7 @@ def _closed_round(ctx: Context, keys: list[str], servers: dict[str, Server]
                                             ctx.settings.micro_seconds / slices))
     measured = {}
     for key, items in parts.items():
-        closed = loadgen.merge([item[0] for item in items])
+        closed = loadclient.merge([item[0] for item in items])
         wall = sum(item[2] for item in items)
         cpu = {}
         for name in items[0][1]:
@@ -145,7 +149,7 @@ def _closed_round(ctx: Context, keys: list[str], servers: dict[str, Server]
 def _sequential_round(ctx: Context, keys: list[str], servers: dict[str, Server]
                       ) -> dict[str, dict[str, Any]]:
     """One connection per endpoint, one request at a time taking them in turn."""
-    results = loadgen.run(loadgen.interleaved([_port(servers[k]) for k in keys], READ_PATH,
+    results = loadclient.run(loadclient.interleaved([_port(servers[k]) for k in keys], READ_PATH,
                                               count=ctx.settings.sequential_count,
                                               max_seconds=30))
     return {key: result.as_dict() for key, result in zip(keys, results, strict=True)}
@@ -178,7 +182,7 @@ def measure(ctx: Context, keys: set[str]) -> dict[str, Any]:
                               "connections": ctx.settings.micro_connections,
                               "seconds": ctx.settings.micro_seconds,
                               "sequential_count": ctx.settings.sequential_count,
-                              "cpu_layout": layout, "load_generator": loadgen.generator_name()}
+                              "cpu_layout": layout, "load_generator": f"{WRK}; one connection: {loadclient.NAME}"}
     try:
         ctx.log(f"  starting {len(order)} endpoint(s) (product on CPU {layout['server']}, "
                 f"gateways and load generator on CPU {layout['load']})")

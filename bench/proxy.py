@@ -1,110 +1,114 @@
 """Benchmark 2: what the embedded fault proxy costs, and how exact its latency toxic is.
 
-Reuses `chaos/bench.py`: its tiny asyncio responder and fixed-size keep-alive load generator
-share one process and event loop (pinned to one CPU); the proxy runs as its own process
-(`python -m chaos.toxiproxy`, pinned to the other CPU), exactly as in an experiment. Per
+The proxy (`python -m chaos.toxiproxy`) owns the server CPU; the fixed-size responder
+(`bench.responder`, its own process), wrk (throughput windows) and the one-connection client
+(`bench.loadclient`, round trips) share the other, as the in-process responder and load
+generator did before. Per
 repetition: throughput direct vs through a proxy with no toxics (alternating which goes
 first), one-connection round trips both ways, then round trips with a 100 ms latency toxic.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import os
 import statistics
 import subprocess
+import sys
+import time
 from typing import Any
 
 import requests
 
-from bench import loadgen
+from bench import loadclient
 from bench.common import Context, cpu_layout, pinned_to
 from bench.harness import Harness, cpu_seconds, move_group
+from bench.responder import start_responder, stop
 from bench.stats import BenchResult, Target, median, paired_ratios, spread
-from chaos import bench as chaos_bench
+from bench.wrk import NAME as WRK
+from bench.wrk import run_wrk
 
 NAME = "proxy"
 TITLE = "Fault-proxy overhead (embedded Toxiproxy, no toxics) and latency-toxic accuracy"
-LOAD_GENERATOR = "chaos.bench (asyncio keep-alive client, fixed-size responses)"
+LOAD_GENERATOR = f"{WRK} for throughput, {loadclient.NAME} for round trips"
 TOXIC_MS = 100
 RTT_SAMPLES = 300
 REAL_SECONDS = 0.8  # in front of product: this share of the micro-benchmarks' window
 
 
-async def _measure(ctx: Context, api: str, proxy_pid: int) -> dict[str, Any]:
+def _rtt(port: int, samples: int) -> list[float]:
+    """Round trips (ms) of `samples` sequential requests on one keep-alive connection."""
+    result = loadclient.run(loadclient.sequential("127.0.0.1", port, "/item/42", count=samples,
+                                                  max_seconds=60))
+    return result.samples
+
+
+def _measure(ctx: Context, api: str, proxy_pid: int, up_port: int) -> dict[str, Any]:
     settings = ctx.settings
-    loop = asyncio.get_running_loop()
-    upstream = await loop.create_server(chaos_bench.Responder, "127.0.0.1", 0)
-    up_port = upstream.sockets[0].getsockname()[1]
     created = requests.post(f"{api}/proxies", timeout=5, json={
         "name": "bench", "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{up_port}"})
     created.raise_for_status()
-    px_host, px_port = created.json()["listen"].rsplit(":", 1)
+    px_port = int(created.json()["listen"].rsplit(":", 1)[1])
     reps: list[dict[str, Any]] = []
-    try:
-        for rep in range(settings.reps):
-            order = ["direct", "proxied"] if rep % 2 == 0 else ["proxied", "direct"]
-            figures: dict[str, Any] = {}
-            slices = settings.micro_slices
-            rates: dict[str, list[float]] = {"direct": [], "proxied": []}
-            busy: list[float] = []
-            for _ in range(slices):  # short alternating windows: drift hits both alike
-                for which in order:
-                    host, port = (("127.0.0.1", up_port) if which == "direct"
-                                  else (px_host, int(px_port)))
-                    cpu, wall = cpu_seconds(proxy_pid), loop.time()
-                    rates[which].append(await chaos_bench.measure_throughput(
-                        host, port, settings.proxy_connections, settings.proxy_seconds / slices))
-                    if which == "proxied":
-                        busy.append((cpu_seconds(proxy_pid) - cpu) / (loop.time() - wall))
-            figures.update(direct_rps=statistics.fmean(rates["direct"]),
-                           proxied_rps=statistics.fmean(rates["proxied"]),
-                           proxy_cpu_utilisation=round(statistics.fmean(busy), 3))
-            direct_rtt = await chaos_bench.measure_rtt("127.0.0.1", up_port, RTT_SAMPLES)
-            proxied_rtt = await chaos_bench.measure_rtt(px_host, int(px_port), RTT_SAMPLES)
-            figures.update(direct_rtt_p50_ms=statistics.median(direct_rtt),
-                           proxied_rtt_p50_ms=statistics.median(proxied_rtt))
-            reps.append(figures)
-            ctx.log(f"  rep {rep + 1}/{settings.reps} direct {figures['direct_rps']:.0f} req/s, "
-                    f"proxied {figures['proxied_rps']:.0f} req/s; 1-connection p50 "
-                    f"{figures['direct_rtt_p50_ms']:.3f} / {figures['proxied_rtt_p50_ms']:.3f} ms")
-        toxic = requests.post(f"{api}/proxies/bench/toxics", timeout=5, json={
-            "type": "latency", "attributes": {"latency": TOXIC_MS}})
-        toxic.raise_for_status()
-        for rep, figures in enumerate(reps):
-            with_toxic = await chaos_bench.measure_rtt(px_host, int(px_port),
-                                                       settings.toxic_samples)
-            figures["toxic_rtt_p50_ms"] = statistics.median(with_toxic)
-            figures["toxic_added_p50_ms"] = figures["toxic_rtt_p50_ms"] - figures["proxied_rtt_p50_ms"]
-            figures["toxic_added_max_ms"] = max(with_toxic) - figures["proxied_rtt_p50_ms"]
-            ctx.log(f"  rep {rep + 1}/{settings.reps} latency toxic {TOXIC_MS} ms asked: "
-                    f"{figures['toxic_added_p50_ms']:.2f} ms added (p50)")
-    finally:
-        upstream.close()
+    for rep in range(settings.reps):
+        order = ["direct", "proxied"] if rep % 2 == 0 else ["proxied", "direct"]
+        figures: dict[str, Any] = {}
+        rates: dict[str, float] = {}
+        busy = 0.0
+        for which in order:
+            port = up_port if which == "direct" else px_port
+            cpu, wall = cpu_seconds(proxy_pid), time.monotonic()
+            rates[which] = run_wrk(port, "/item/42", connections=settings.proxy_connections,
+                                   seconds=settings.proxy_seconds).rps
+            if which == "proxied":
+                busy = (cpu_seconds(proxy_pid) - cpu) / (time.monotonic() - wall)
+        figures.update(direct_rps=rates["direct"], proxied_rps=rates["proxied"],
+                       proxy_cpu_utilisation=round(busy, 3))
+        direct_rtt, proxied_rtt = _rtt(up_port, RTT_SAMPLES), _rtt(px_port, RTT_SAMPLES)
+        figures.update(direct_rtt_p50_ms=statistics.median(direct_rtt),
+                       proxied_rtt_p50_ms=statistics.median(proxied_rtt))
+        reps.append(figures)
+        ctx.log(f"  rep {rep + 1}/{settings.reps} direct {figures['direct_rps']:.0f} req/s, "
+                f"proxied {figures['proxied_rps']:.0f} req/s; 1-connection p50 "
+                f"{figures['direct_rtt_p50_ms']:.3f} / {figures['proxied_rtt_p50_ms']:.3f} ms")
+    toxic = requests.post(f"{api}/proxies/bench/toxics", timeout=5, json={
+        "type": "latency", "attributes": {"latency": TOXIC_MS}})
+    toxic.raise_for_status()
+    for rep, figures in enumerate(reps):
+        with_toxic = _rtt(px_port, settings.toxic_samples)
+        figures["toxic_rtt_p50_ms"] = statistics.median(with_toxic)
+        figures["toxic_added_p50_ms"] = figures["toxic_rtt_p50_ms"] - figures["proxied_rtt_p50_ms"]
+        figures["toxic_added_max_ms"] = max(with_toxic) - figures["proxied_rtt_p50_ms"]
+        ctx.log(f"  rep {rep + 1}/{settings.reps} latency toxic {TOXIC_MS} ms asked: "
+                f"{figures['toxic_added_p50_ms']:.2f} ms added (p50)")
     return {"reps": reps}
+
+
+def start_fault_proxy(cpu: int | None) -> tuple[subprocess.Popen, str]:
+    """`python -m chaos.toxiproxy` on a free port (pinned to `cpu`); the process and its API."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chaos.toxiproxy", "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE, text=True)
+    if cpu is not None:
+        os.sched_setaffinity(process.pid, {cpu})
+    line = process.stdout.readline()  # type: ignore[union-attr]
+    if "listening on" not in line:
+        process.kill()
+        raise RuntimeError(f"the fault proxy did not start: {line!r}")
+    return process, "http://" + line.rsplit(" ", 1)[1].strip()
 
 
 def run(ctx: Context) -> BenchResult:
     """Measure and judge the proxy's targets."""
     layout = cpu_layout()
-    process, api = chaos_bench._start_proxy_server(layout["server"])
+    process, api = start_fault_proxy(layout["server"])
+    responder, up_port = start_responder(layout["load"])
     try:
         with pinned_to(layout["load"]):
-            from chaos.toxiproxy.server import new_event_loop
-
-            loop = new_event_loop()
-            try:
-                raw = loop.run_until_complete(_measure(ctx, api, process.pid))
-            finally:
-                loop.close()
+            raw = _measure(ctx, api, process.pid, up_port)
         raw["real_upstream"] = _real_upstream(ctx, api, process.pid)
     finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(5)
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
+        stop(responder)
+        stop(process)
     reps = raw["reps"]
     ratios = paired_ratios([r["proxied_rps"] for r in reps], [r["direct_rps"] for r in reps])
     added = [r["proxied_rtt_p50_ms"] - r["direct_rtt_p50_ms"] for r in reps]
@@ -134,11 +138,11 @@ def run(ctx: Context) -> BenchResult:
     targets += [
         Target(NAME, "throughput through the proxy ÷ direct, in front of real product "
                f"({ctx.settings.micro_connections} connections)", ">=", 0.9, unit="x",
-               load_generator=loadgen.generator_name()).judge(
+               load_generator=WRK).judge(
             real["throughput_ratio"], f"{real['proxied_rps']:.0f} vs {real['direct_rps']:.0f} "
             "req/s (medians)"),
         Target(NAME, "added p50 at 1 connection, in front of real product", "<", 0.3,
-               unit="ms", load_generator=loadgen.NAME).judge(
+               unit="ms", load_generator=loadclient.NAME).judge(
             real["added_p50_ms"], f"{real['proxied_p50_ms']:.3f} vs {real['direct_p50_ms']:.3f} "
             "ms, one request at a time alternating between the two connections"),
     ]
@@ -148,8 +152,8 @@ def run(ctx: Context) -> BenchResult:
              f"passes {real['proxied_rps']:.0f} of {real['direct_rps']:.0f} req/s and adds "
              f"{real['added_p50_ms']:.3f} ms at one connection: there it needs a few percent "
              "of a core, which is what matters in the stack."]
-    pinning = ("proxy process pinned to CPU {server}; responder + load generator (one event "
-               "loop) pinned to CPU {load}").format(**layout) if layout["server"] is not None \
+    pinning = ("proxy process pinned to CPU {server}; responder, wrk and the "
+               "one-connection client pinned to CPU {load}").format(**layout) if layout["server"] is not None \
         else "not pinned (one CPU)"
     return BenchResult(NAME, TITLE, targets, raw=raw, load_generator=LOAD_GENERATOR,
                        pinning=pinning + "; with real product: product on the server CPU, "
@@ -157,8 +161,8 @@ def run(ctx: Context) -> BenchResult:
 
 
 def _capacity_note(direct: float, proxied: float, utilisation: float) -> str:
-    """What limited the proxied throughput against chaos/bench.py's responder, from its CPU."""
-    head = (f"Against chaos/bench.py's in-process responder the proxy relayed {proxied:.0f} "
+    """What limited the proxied throughput against the fixed-size responder, from its CPU."""
+    head = (f"Against the fixed-size responder (bench.responder) the proxy relayed {proxied:.0f} "
             f"round trips a second (direct: {direct:.0f}) with its process at "
             f"{utilisation:.2f} of one CPU. ")
     if utilisation >= 0.85:
@@ -201,19 +205,12 @@ def _real_upstream(ctx: Context, api: str, proxy_pid: int) -> dict[str, Any]:
             for rep in range(settings.reps):
                 figures: dict[str, Any] = {}
                 order = ["direct", "proxied"] if rep % 2 == 0 else ["proxied", "direct"]
-                parts: dict[str, list[loadgen.LoadResult]] = {"direct": [], "proxied": []}
-                slices = 1 if loadgen.wrk_installed() else max(1, settings.micro_slices - 1)
-                for _ in range(slices):
-                    for which in order:
-                        port = direct_port if which == "direct" else proxied_port
-                        parts[which].append(loadgen.closed(
-                            port, READ_PATH, connections=settings.micro_connections,
-                            # New connections through the proxy take a moment (it dials
-                            # product on accept): a longer warm-up than the gateway's.
-                            warmup=0.5, seconds=REAL_SECONDS * settings.micro_seconds / slices))
-                for which, items in parts.items():
-                    figures[which] = {"closed": loadgen.merge(items).as_dict()}
-                sequential = loadgen.run(loadgen.interleaved(
+                for which in order:
+                    port = direct_port if which == "direct" else proxied_port
+                    window = run_wrk(port, READ_PATH, connections=settings.micro_connections,
+                                     seconds=REAL_SECONDS * settings.micro_seconds)
+                    figures[which] = {"closed": window.as_dict()}
+                sequential = loadclient.run(loadclient.interleaved(
                     [direct_port, proxied_port], READ_PATH, count=settings.sequential_count,
                     max_seconds=20))
                 figures["direct"]["sequential"] = sequential[0].as_dict()

@@ -41,25 +41,23 @@ METHOD = """\
   same repetition wherever possible; each figure is the median of the repetitions (3 in a
   full run; `--quick` does 1 and is only a smoke check). Raw per-repetition numbers, CPU
   used per process and the load average are in `results/latest.json`.
-- **Load generator.** The closed-loop windows of the HTTP micro-benchmarks use `wrk` when
-  it is installed (through `gateway/bench.py`'s runner and parser); without it (as on the
-  machine above, see "load generators") they use `bench.loadgen`, an asyncio/uvloop
-  keep-alive HTTP/1.1 client, a generalisation of the one in `chaos/bench.py`, which
-  drives tens of thousands of requests a second on one core, far above what any
-  Breakwater process serves. One-connection latencies always use `bench.loadgen`, one
-  request at a time taking the compared endpoints in turn, so drift hits both alike. The
-  fault-proxy benchmark reuses `chaos/bench.py` as is. The experiment benchmarks use the
-  project's own Locust runner (`loadtests.runner`, FastHttpUser), as the experiments do.
-- **Alternation.** Closed-loop windows are cut into short slices that alternate between
+- **Load generators.** Throughput windows use `wrk` (Debian's package; the bench installs
+  it with apt-get when it is missing). What wrk cannot do is done by `bench.loadclient`, an
+  asyncio keep-alive HTTP/1.1 client: one request at a time on one connection per endpoint,
+  taking the compared endpoints in turn so drift hits both alike, every latency kept. The
+  fault-proxy benchmark relays to `bench.responder`, a fixed-size responder in its own
+  process. The experiment benchmarks use the project's own Locust runner
+  (`loadtests.runner`, FastHttpUser), as the experiments do.
+- **Alternation.** Throughput windows are cut into one-second slices that alternate between
   the compared endpoints (ABCABC…), then merged per endpoint.
 - **Pinning.** Micro-benchmarks pin with `taskset`/`sched_setaffinity`: the service under
   test (product, or the fault proxy) owns one CPU; the load generator and the gateway share
   the other. The experiment benchmarks run the real stack under the supervisor's per-service
   CPU quotas (cgroups, profile `experiments`: product 0.25 CPU per replica, gateway 1.0).
 - **Real code, not copies.** Processes are started with the supervisor's own command lines
-  (`breakwater.supervisor.commands`), the stack with `LocalStack`, experiments with
+  (`local_stack.commands`), the stack with `LocalStack`, experiments with
   `run_experiment` and their YAML definitions (durations scaled down), the proxy with
-  `chaos.bench`.
+  `python -m chaos.toxiproxy`.
 """
 
 

@@ -8,6 +8,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chaos.experiments.measurements import percentile
+
+__all__ = ["percentile"]  # the experiments' own: one definition for every figure
+
 PASS, FAIL, SKIP, ERROR, INFO = "PASS", "FAIL", "SKIP", "ERROR", "INFO"
 
 # How a measured value is compared with its threshold.
@@ -18,15 +22,6 @@ COMPARISONS = {
     "==": lambda value, limit: value == limit,
     "±": lambda value, limit: abs(value) <= limit,
 }
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile `q` (0-100) of `values` (sorted or not); None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)  # Timsort: linear on an already sorted list
-    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
-    return float(ordered[rank - 1])
 
 
 def median(values: Sequence[float | None]) -> float | None:

@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "breakwater.chaos_cli",
     "breakwater.traces_cli",
     "breakwater.load_cli",
+    "breakwater.experiment_cli",
+    "breakwater.report_cli",
+    "breakwater.demo_cli",
 )
 
 

@@ -1,6 +1,6 @@
 """`breakwater up | down | status | scale | seed | logs`: the local stack's commands.
 
-Only argument parsing and printing live here; the work is done by `breakwater.supervisor`,
+Only argument parsing and printing live here; the work is done by `local_stack`,
 imported when a command runs.
 """
 
@@ -15,7 +15,7 @@ EXIT_ERROR = 2
 
 
 def _cpus(text: str) -> tuple[str, float]:
-    from breakwater.supervisor.limits import LimitsError, parse_cpus
+    from local_stack.limits import LimitsError, parse_cpus
 
     try:
         return parse_cpus(text)
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--cpus", type=_cpus, action="append", default=[], metavar="SERVICE=CPUS",
                     help="CPU quota per instance of SERVICE, like docker --cpus (repeatable)")
     up.add_argument("--profile", default=None, metavar="NAME",
-                    help="named CPU profile from breakwater/supervisor/limits.py; default "
+                    help="named CPU profile from local_stack/limits.py; default "
                     "experiments, or only the --cpus given; 'none' for no quotas")
     up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness")
     up.add_argument("--cgroup-root", help="cgroup mount folder (BREAKWATER_CGROUP_ROOT)")
@@ -92,10 +92,10 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
     """The supervisor's errors as a message on stderr and exit status 2."""
 
     def run(args: argparse.Namespace) -> int:
-        from breakwater.supervisor.logs import LogsError
-        from breakwater.supervisor.seed import SeedError
-        from breakwater.supervisor.stack import StackError
-        from breakwater.supervisor.state import StateError
+        from local_stack.logs import LogsError
+        from local_stack.seed import SeedError
+        from local_stack.stack import StackError
+        from local_stack.state import StateError
 
         try:
             return command(args)
@@ -107,14 +107,14 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
 
 def _supervisor(args: argparse.Namespace, **kwargs: Any):
-    from breakwater.supervisor import Supervisor
-    from breakwater.supervisor.progress import ConsoleProgress
+    from local_stack import Supervisor
+    from local_stack.progress import ConsoleProgress
 
     return Supervisor(args.var_dir, progress=ConsoleProgress(), **kwargs)
 
 
 def _up(args: argparse.Namespace) -> int:
-    from breakwater.supervisor import StackOptions, stack_status
+    from local_stack import StackOptions, stack_status
 
     profile = args.profile
     if profile is None:
@@ -154,7 +154,7 @@ def _status(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from breakwater.supervisor import stack_status
+    from local_stack import stack_status
 
     status = stack_status(_supervisor(args))
     if status is None:
@@ -170,7 +170,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _scale(args: argparse.Namespace) -> int:
-    from breakwater.supervisor import stack_status
+    from local_stack import stack_status
 
     service, replicas = args.target
     supervisor = _supervisor(args)
@@ -180,9 +180,9 @@ def _scale(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from breakwater.supervisor.progress import ConsoleProgress
-    from breakwater.supervisor.seed import seed
-    from breakwater.supervisor.stack import StackError
+    from local_stack.progress import ConsoleProgress
+    from local_stack.seed import seed
+    from local_stack.stack import StackError
 
     supervisor = _supervisor(args)
     gateway = args.gateway
@@ -205,7 +205,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from breakwater.supervisor import logs
+    from local_stack import logs
 
     supervisor = _supervisor(args)
     files = logs.log_files(supervisor.logs_dir, args.service)

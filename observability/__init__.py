@@ -7,5 +7,7 @@
 - `observability.spans`: `SpanFiles`, `JaegerQuery`, `Trace`, `Span`, `to_jaeger_json`.
 - `observability.render`: `trace_table`, `waterfall`.
 
-Submodules are imported on use, so `import observability` costs nothing.
+Layer: observability, beneath everything: every process imports it, and it imports nothing of
+Breakwater's (no service, no experiment, no plotting). Submodules are imported on use, so
+`import observability` costs nothing.
 """

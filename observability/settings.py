@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.settings import project_root
-
 EXPORTER_OTLP = "otlp"
 EXPORTER_FILE = "file"
 EXPORTER_CONSOLE = "console"
@@ -59,7 +57,9 @@ class TracingSettings:
                              f"use one of: {', '.join(EXPORTERS)}")
         if requested == EXPORTER_OTLP and not traces_endpoint:
             traces_endpoint = DEFAULT_OTLP_ENDPOINT + "/v1/traces"
-        var_dir = Path(env.get("BREAKWATER_VAR_DIR") or project_root() / "var")
+        # The same folder as every process's state (BREAKWATER_VAR_DIR, else ./var): read here
+        # directly, because observability sits beneath the services and imports none of them.
+        var_dir = Path(env.get("BREAKWATER_VAR_DIR") or "var").absolute()
         return cls(
             exporter=requested,
             otlp_traces_endpoint=traces_endpoint,

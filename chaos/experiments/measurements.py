@@ -47,12 +47,12 @@ def read_requests(path: Path, started: float) -> list[Request]:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile `q` (0-100) of `values`; None when empty."""
+    """Nearest-rank percentile `q` (0-100) of `values` (sorted or not); None when empty."""
     if not values:
         return None
-    ordered = sorted(values)
+    ordered = sorted(values)  # Timsort: linear on an already sorted list
     rank = max(1, math.ceil(q / 100.0 * len(ordered)))
-    return ordered[rank - 1]
+    return float(ordered[rank - 1])
 
 
 def select(requests: Iterable[Request], groups: Iterable[str] | None = None,

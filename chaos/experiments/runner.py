@@ -1,7 +1,10 @@
-"""Run an experiment: stack, seed, load, faults, probes, rollback, verdicts, report.
+"""Run an experiment: stack, seed, load, faults, probes, rollback, verdicts.
 
     result = run_experiment("cart-outage", resilience=False, duration_scale=0.5)
     result.holds, result.run_dir, result.summary
+
+The run folder gets summary.json and the raw measurements; the report drawn from them
+(plots, report.html) is the reports layer's: `chaos.reports.write_run_report(result)`.
 
 Locust runs in a child process (it monkey-patches with gevent); faults and probes run on
 threads here. Rollback (every toxic cleared, every proxy enabled) always runs, also on
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.experiments import integrity
-from chaos.experiments.measurements import group_table, read_requests
+from chaos.experiments.measurements import Request, group_table, read_requests
 from chaos.experiments.model import Experiment, find
 from chaos.experiments.probes import ProbeSampler
 from chaos.experiments.schedule import FaultSchedule, windows_from_events
@@ -32,6 +35,16 @@ LOAD_KEYS = ("scenario", "shape", "users", "duration", "spawn_rate", "rate")
 
 
 @dataclass
+class RunRecord:
+    """What a run measured over time, for its report: requests, probe samples, fault windows."""
+
+    requests: list[Request] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    traces_dir: Path | None = None
+
+
+@dataclass
 class RunResult:
     """What `run_experiment` hands back."""
 
@@ -40,6 +53,7 @@ class RunResult:
     run_dir: Path
     summary: dict[str, Any]
     verdicts: list[Verdict] = field(default_factory=list)
+    record: RunRecord = field(default_factory=RunRecord)
 
 
 def load_spec(experiment: Experiment, out_dir: Path, host: str, **overrides: Any) -> LoadSpec:
@@ -101,8 +115,8 @@ def run_experiment(name: str | Experiment, *, resilience: bool | None = None,
                    keep_stack: bool = False, reports_root: str | Path | None = None,
                    stack: LocalStack | None = None, log: Callable[[str], None] = print,
                    echo: bool = True) -> RunResult:
-    """Run one experiment (standard, integrity or scaling) and write its report."""
-    from observability.report.runs import new_run_dir
+    """Run one experiment (standard, integrity or scaling); its summary and measurements."""
+    from chaos.experiments.runs import new_run_dir
 
     experiment = find(name) if isinstance(name, str) else name
     experiment = experiment.scaled(duration_scale)
@@ -123,23 +137,22 @@ def run_experiment(name: str | Experiment, *, resilience: bool | None = None,
 
             summary, verdicts = run_scaling(experiment, stack, options, run_dir, log=log,
                                             echo=echo)
+            record = RunRecord()
         else:
-            summary, verdicts = _run_standard(experiment, stack, options, run_dir, log=log,
-                                              echo=echo)
+            summary, verdicts, record = _run_standard(experiment, stack, options, run_dir,
+                                                      log=log, echo=echo)
     finally:
         if started_stack and not keep_stack:
             stack.down(log=log)
     holds = hypothesis_holds(verdicts) if verdicts else None
     summary["hypothesis_holds"] = holds
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    return RunResult(experiment.name, holds, run_dir, summary, verdicts)
+    return RunResult(experiment.name, holds, run_dir, summary, verdicts, record)
 
 
 def _run_standard(experiment: Experiment, stack: LocalStack, options: dict[str, Any],
                   run_dir: Path, *, log: Callable[[str], None], echo: bool
-                  ) -> tuple[dict[str, Any], list[Verdict]]:
-    from observability.report import write_report
-
+                  ) -> tuple[dict[str, Any], list[Verdict], RunRecord]:
     info = stack.info()
     accounts = int(experiment.options.get("accounts", 0)) or max(
         40, int(experiment.load.get("users", 20)))
@@ -185,10 +198,8 @@ def _run_standard(experiment: Experiment, stack: LocalStack, options: dict[str, 
     shading = measured["event_windows"] or measured["faults"]
     for window in shading:
         window.setdefault("label", f"{window['target']} {window['kind']}")
-    write_report(run_dir, summary, requests=requests, samples=measured["samples"],
-                 faults=shading, traces_dir=info.traces_dir)
     _print_verdicts(experiment.name, verdicts, log)
-    return summary, verdicts
+    return summary, verdicts, RunRecord(requests, measured["samples"], shading, info.traces_dir)
 
 
 def _print_verdicts(name: str, verdicts: list[Verdict], log: Callable[[str], None]) -> None:

@@ -109,9 +109,6 @@ def run_scaling(experiment: Experiment, stack: Any, options: dict[str, Any], run
                 log: Callable[[str], None] = print, echo: bool = True
                 ) -> tuple[dict[str, Any], list[Verdict]]:
     """The scaling steps, the counter-case and the open-loop check; summary and verdicts."""
-    from observability.report import write_report
-    from observability.report.plots import open_loop_plot, scaling_plot
-
     settings = experiment.options
     info = stack.info()
     per_replica = int(settings.get("users_per_replica", 8))
@@ -177,7 +174,7 @@ def run_scaling(experiment: Experiment, stack: Any, options: dict[str, Any], run
             "resilience", True), "capacity": info.capacity_text,
         "capacity_bounded": info.capacity_bounded, "stack": info.describe(),
         "mode": "closed-loop steps + open-loop check", "scenario": experiment.load["scenario"],
-        "steps": steps, "verdicts": [v.as_dict() for v in verdicts],
+        "steps": steps, "p95_bound_ms": bound, "verdicts": [v.as_dict() for v in verdicts],
         "hypothesis_holds": hypothesis_holds(verdicts), "notes": notes + [
             "per-request work: product's DB read plus PRODUCT_SIMULATED_CPU_MS="
             f"{((options.get('env') or {}).get('product') or {}).get('PRODUCT_SIMULATED_CPU_MS', 0)}"
@@ -188,12 +185,6 @@ def run_scaling(experiment: Experiment, stack: Any, options: dict[str, Any], run
                                       "error rate", "product CPU used/throttled s",
                                       "limited by"], "rows": rows},
     }
-    plots = [scaling_plot([s for s in steps if s["kind"] != "open-loop"],
-                          run_dir / "scaling.png").name]
-    sweep = [s for s in steps if s["kind"] == "open-loop"]
-    if sweep:
-        plots.append(open_loop_plot(sweep, bound, run_dir / "open-loop.png").name)
-    write_report(run_dir, summary, extra_plots=plots)
     for verdict in verdicts:
         log(f"  [{verdict.status:>12}] {verdict.name}: {verdict.detail}")
     return summary, verdicts

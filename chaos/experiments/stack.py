@@ -65,12 +65,12 @@ class LocalStack:
         self._seed: dict[str, Any] | None = None
 
     def supervisor(self) -> Any:
-        from breakwater.supervisor import Supervisor
+        from local_stack import Supervisor
 
         return Supervisor(self.var_dir, progress=self.progress)
 
     def state(self) -> Any:
-        from breakwater.supervisor.state import load_state
+        from local_stack.state import load_state
 
         return load_state(self.var_dir)
 
@@ -86,7 +86,7 @@ class LocalStack:
     @staticmethod
     def stack_options(options: dict[str, Any], port_base: int | None = None) -> Any:
         """The supervisor's StackOptions for an experiment's `stack:` section."""
-        from breakwater.supervisor import StackOptions
+        from local_stack import StackOptions
 
         env: dict[str, dict[str, str]] = {}
         for service, values in (options.get("env") or {}).items():
@@ -168,7 +168,7 @@ class LocalStack:
     def seed(self, *, users: int = 50, force: bool = False,
              log: Callable[[str], None] = print) -> dict[str, Any]:
         """Seed the stack (idempotent) unless var/seed.json already has `users` shoppers."""
-        from breakwater.supervisor.seed import seed
+        from local_stack.seed import seed
 
         current = seed_document(self.var_dir / "seed.json")
         if force or len(current.get("users") or []) < users:
@@ -184,7 +184,7 @@ class LocalStack:
         """instance → {cpus, usage_s, throttled_s, nr_throttled} from the stack's cgroups."""
         from dataclasses import asdict
 
-        from breakwater.supervisor.cgroups import backend_for
+        from local_stack.cgroups import backend_for
 
         state = self.state()
         stats: dict[str, dict[str, Any]] = {}

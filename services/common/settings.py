@@ -26,13 +26,14 @@ class SettingsError(ValueError):
 
 
 def project_root() -> Path:
-    """The folder holding `services/` (the checkout, or the image's app folder)."""
+    """The folder holding `services/` (the checkout, the installed packages, or the image's)."""
     return Path(__file__).resolve().parents[2]
 
 
 def var_dir() -> Path:
-    """Where local mode keeps databases, keys, pids, logs and traces (`BREAKWATER_VAR_DIR`)."""
-    return Path(os.environ.get("BREAKWATER_VAR_DIR") or project_root() / "var")
+    """Where local mode keeps databases, keys, pids, logs and traces: `BREAKWATER_VAR_DIR`,
+    else `./var` in the working directory, whatever way Breakwater was installed."""
+    return Path(os.environ.get("BREAKWATER_VAR_DIR") or "var").absolute()
 
 
 def _parse_bool(name: str, raw: str) -> bool:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import gateway, loadgen, report
+from bench import gateway, loadclient, report, wrk
 from bench.__main__ import parse_only
 from bench.integrity import figures as integrity_figures
 from bench.isolation import equal_windows
@@ -93,14 +93,14 @@ def test_render_table_has_one_row_per_target_in_documented_order() -> None:
         "gateway": BenchResult("gateway", "Gateway", [
             Target("gateway", "ratio | piped", ">=", 0.6, unit="x").judge(0.7),
             Target("gateway", "p50", "<", 1.0, unit="ms").judge(2.0)],
-            load_generator="bench.loadgen (asyncio)", measured_at="2026-01-01 09:00:00"),
+            load_generator="bench.loadclient (asyncio)", measured_at="2026-01-01 09:00:00"),
         "isolation": BenchResult("isolation", "Isolation", status="skipped"),
     }
     rows = report.render_table(results)
     assert rows[0].startswith("| # | benchmark | target | measured | result |")
     body = rows[2:]
     assert len(body) == 4
-    assert "ratio \\| piped" in body[0] and "PASS" in body[0] and "bench.loadgen |" in body[0]
+    assert "ratio \\| piped" in body[0] and "PASS" in body[0] and "bench.loadclient |" in body[0]
     assert "**FAIL**" in body[1] and "2.000 ms" in body[1]
     assert "SKIPPED" in body[2]
     assert "Locust |" in body[3] and "2026-01-01 10:00" in body[3]
@@ -178,7 +178,7 @@ def test_gateway_compare_pairs_each_repetition() -> None:
 
 
 def test_response_parser_content_length_split_across_reads() -> None:
-    parser = loadgen._Response()
+    parser = loadclient._Response()
     assert not parser.feed(b"HTTP/1.1 200 OK\r\nContent-Len")
     assert not parser.feed(b"gth: 5\r\n\r\nab")
     assert parser.feed(b"cdeHTTP/1.1")
@@ -188,7 +188,7 @@ def test_response_parser_content_length_split_across_reads() -> None:
 
 
 def test_response_parser_chunked() -> None:
-    parser = loadgen._Response()
+    parser = loadclient._Response()
     head = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n"
     assert not parser.feed(head + b"4\r\nab")
     assert not parser.feed(b"cd\r\n0\r\n")
@@ -197,27 +197,59 @@ def test_response_parser_chunked() -> None:
 
 
 def test_merge_pools_windows() -> None:
-    one = loadgen.LoadResult(4, 1.0, 2, 2, 0, 2.0, None, None, None, {200: 2}, [1.0, 3.0])
-    two = loadgen.LoadResult(4, 1.0, 2, 1, 1, 2.0, None, None, None, {200: 1, 503: 1},
+    one = loadclient.LoadResult(4, 1.0, 2, 2, 0, 2.0, None, None, None, {200: 2}, [1.0, 3.0])
+    two = loadclient.LoadResult(4, 1.0, 2, 1, 1, 2.0, None, None, None, {200: 1, 503: 1},
                              [2.0, 4.0])
-    merged = loadgen.merge([one, two])
+    merged = loadclient.merge([one, two])
     assert merged.rps == 2.0 and merged.requests == 4 and merged.errors == 1
     assert merged.p50_ms == 2.0 and merged.statuses == {200: 3, 503: 1}
 
 
 def test_load_generator_refuses_other_hosts() -> None:
     with pytest.raises(ValueError, match="127.0.0.1"):
-        loadgen.run(loadgen.sequential("10.0.0.1", 80, "/", count=1))
+        loadclient.run(loadclient.sequential("10.0.0.1", 80, "/", count=1))
 
 
 def test_wrk_durations_and_percentile_merge_without_samples() -> None:
-    assert loadgen.to_ms("635.00us") == pytest.approx(0.635)
-    assert loadgen.to_ms("1.23ms") == 1.23 and loadgen.to_ms("2.01s") == pytest.approx(2010.0)
-    assert loadgen.to_ms("n/a") is None
-    windows = [loadgen.LoadResult(16, 1.0, 100, 100, 0, 100.0, p, None, p * 2, {})
+    assert wrk.to_ms("635.00us") == pytest.approx(0.635)
+    assert wrk.to_ms("1.23ms") == 1.23 and wrk.to_ms("2.01s") == pytest.approx(2010.0)
+    assert wrk.to_ms("n/a") is None
+    windows = [loadclient.LoadResult(16, 1.0, 100, 100, 0, 100.0, p, None, p * 2, {})
                for p in (1.0, 3.0, 2.0)]
-    merged = loadgen.merge(windows)
+    merged = loadclient.merge(windows)
     assert merged.rps == 100.0 and merged.p50_ms == 2.0 and merged.p99_ms == 4.0
+
+
+WRK_REPORT = """Running 2s test @ http://127.0.0.1:18765/
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.01ms    1.15ms   9.66ms   69.91%
+    Req/Sec   643.70     46.86   710.00     80.00%
+  Latency Distribution
+     50%    2.92ms
+     75%    3.73ms
+     90%    4.41ms
+     99%    6.12ms
+  1284 requests in 2.00s, 824.44KB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 7
+Requests/sec:    640.43
+Transfer/sec:    822.42KB
+"""
+
+
+def test_wrk_report_parsed_into_a_load_result() -> None:
+    result = wrk.parse(WRK_REPORT, connections=16, seconds=2)
+    assert result.requests == 1284 and result.rps == 640.43 and result.seconds == 2.0
+    assert result.errors == 10 and result.ok == 1274
+    assert (result.p50_ms, result.p90_ms, result.p99_ms) == (2.92, 4.41, 6.12)
+    with pytest.raises(ValueError, match="not a wrk report"):
+        wrk.parse("unable to connect to 127.0.0.1:1 Connection refused", 1, 1)
+
+
+def test_wrk_refuses_other_hosts() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        wrk.run_wrk(80, "/", connections=1, seconds=1, host="10.0.0.1")
 
 
 def test_with_warmup_shifts_windows_and_faults() -> None:

@@ -269,19 +269,19 @@ def test_kubernetes_and_compose_share_the_environment_contract(
 
 
 # -- the source of truth, the locustfile, the docs --------------------------------------------
-# Which profile of breakwater/supervisor/limits.py each mode runs with.
+# Which profile of local_stack/limits.py each mode runs with.
 MODE_PROFILES = {"compose": None, "local": None, "production-like": "production-like"}
 
 
 def cpu_profile(mode: str) -> dict[str, float]:
     """The CPUs per service `mode` must use (None: the module's DEFAULT_PROFILE)."""
     try:
-        from breakwater.supervisor import limits
+        from local_stack import limits
     except ImportError as exc:  # pragma: no cover - depends on the supervisor being there
-        pytest.fail(f"breakwater/supervisor/limits.py is the CPU source of truth and is missing: {exc}")
+        pytest.fail(f"local_stack/limits.py is the CPU source of truth and is missing: {exc}")
     name = MODE_PROFILES[mode] or limits.DEFAULT_PROFILE
     if name not in limits.PROFILES:
-        pytest.skip(f"breakwater/supervisor/limits.py has no {name!r} profile yet: add one "
+        pytest.skip(f"local_stack/limits.py has no {name!r} profile yet: add one "
                     f"(deploy/kubernetes/overlays/production-like uses gateway 2, others 1 CPU)")
     cpus = limits.profile(name)
     assert set(cpus) >= set(SETTINGS), f"profile {name!r} must cover {sorted(SETTINGS)}"

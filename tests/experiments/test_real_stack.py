@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from chaos.experiments.model import find
-from chaos.experiments.runner import run_experiment
 from chaos.experiments.stack import LocalStack
+from chaos.reports import run_and_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -43,7 +43,7 @@ def test_cart_outage_with_and_without_resilience(stack: LocalStack, tmp_path: Pa
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREAKWATER_VAR_DIR", str(stack.var_dir))
     experiment = small("cart-outage", 30)  # the breaker needs 5 failed cart calls in 2 s
-    on = run_experiment(experiment, duration_scale=0.4, keep_stack=True, stack=stack,
+    on = run_and_report(experiment, duration_scale=0.4, keep_stack=True, stack=stack,
                         reports_root=tmp_path, log=lambda _: None, echo=False)
     found = verdicts(on)
     assert found["the cart breaker opens within 2 s"] == "PASS", on.summary["verdicts"]
@@ -59,7 +59,7 @@ def test_cart_outage_with_and_without_resilience(stack: LocalStack, tmp_path: Pa
     assert summary["mode"] == "closed-loop" and summary["rollback"] == "ok"
     assert summary["fault_events"], "the fault proxy's /events shaded the fault window"
 
-    off = run_experiment(experiment, resilience=False, duration_scale=0.4, keep_stack=True,
+    off = run_and_report(experiment, resilience=False, duration_scale=0.4, keep_stack=True,
                          stack=stack, reports_root=tmp_path, log=lambda _: None, echo=False)
     assert off.holds is False, "resilience off must be CAUGHT by the cart-outage hypothesis"
     assert verdicts(off)["the cart breaker opens within 2 s"] == "FAIL"
@@ -70,7 +70,7 @@ def test_flash_sale_integrity_sells_exactly_the_stock(stack: LocalStack, tmp_pat
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREAKWATER_VAR_DIR", str(stack.var_dir))
     experiment = small("flash-sale-integrity", 20, stock=8)
-    result = run_experiment(experiment, duration_scale=0.5, keep_stack=True, stack=stack,
+    result = run_and_report(experiment, duration_scale=0.5, keep_stack=True, stack=stack,
                             reports_root=tmp_path, log=lambda _: None, echo=False)
     audit = result.summary["audit"]
     assert audit["units_sold"] == 8 and audit["oversold"] == 0, audit
@@ -81,7 +81,7 @@ def test_flash_sale_integrity_sells_exactly_the_stock(stack: LocalStack, tmp_pat
 def test_two_product_replicas_serve_clearly_more_than_one(stack: LocalStack, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The shape of the scaling claim on real processes under real quotas, not its numbers."""
-    from breakwater.supervisor.cgroups import detect_backend
+    from local_stack.cgroups import detect_backend
 
     if not detect_backend().available:
         pytest.skip("no writable CPU cgroup here: without quotas two replicas on two shared "
@@ -91,7 +91,7 @@ def test_two_product_replicas_serve_clearly_more_than_one(stack: LocalStack, tmp
     experiment = dataclasses.replace(experiment, options={
         **experiment.options, "replicas": [1, 2], "targets": {"2": 1.4},
         "counter_case": None, "open_loop": None})
-    result = run_experiment(experiment, duration_scale=0.6, keep_stack=True, stack=stack,
+    result = run_and_report(experiment, duration_scale=0.6, keep_stack=True, stack=stack,
                             reports_root=tmp_path, log=lambda _: None, echo=False)
     steps = {s["replicas"]: s for s in result.summary["steps"]}
     assert result.summary["capacity_bounded"] is True

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from breakwater import cli, stack_cli
-from breakwater.supervisor.logs import LogsError, follow, last_lines, log_files
-from breakwater.supervisor.progress import ConsoleProgress
+from local_stack.logs import LogsError, follow, last_lines, log_files
+from local_stack.progress import ConsoleProgress
 
 
 def write_logs(folder: Path) -> None:

@@ -1,16 +1,15 @@
-"""Measure the gateway: its added cost over a direct call, and least-outstanding vs round robin.
+"""How the resilient client spreads load: least-outstanding against round robin.
 
-`python -m gateway.bench` starts tiny upstreams and the gateway under gunicorn on free loopback
-ports, drives them with wrk (apt-get install wrk) and prints a Markdown table. A measurement
-script, not a test: numbers depend on the machine (2 shared cores here; nothing is pinned).
+    python -m bench.balancing [--threads 16] [--requests 60]
+
+Two gunicorn upstreams serving `bench.responder.make_upstream` (one answering in 2 ms, one in
+30 ms) on free loopback ports; the client under test is `services.common.client`'s own, driven
+by threads. Prints a Markdown table: throughput, p50/p99 and the share served by the fast one.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import re
 import socket
 import statistics
 import subprocess
@@ -18,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +26,6 @@ import urllib3
 from services.common.client import ResilientClient, UpstreamPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def make_upstream(delay_ms: float = 0.0, name: str = "upstream") -> Callable[..., Iterable[bytes]]:
-    """A minimal WSGI upstream answering a small JSON body after `delay_ms`."""
-    body = json.dumps(
-        {"items": [{"id": i, "name": f"product {i}"} for i in range(5)], "by": name}
-    ).encode()
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if delay_ms:
-            time.sleep(delay_ms / 1000)
-        start_response("200 OK", headers)
-        return [body]
-
-    return app
 
 
 def _free_port() -> int:
@@ -72,7 +55,7 @@ def start_upstream(
 ) -> tuple[subprocess.Popen, str]:
     """A gunicorn gthread upstream (1 worker) on a free port, and its base URL."""
     port = _free_port()
-    app = f"gateway.bench:make_upstream(delay_ms={delay_ms}, name={name!r})"
+    app = f"bench.responder:make_upstream(delay_ms={delay_ms}, name={name!r})"
     args = [
         sys.executable,
         "-m",
@@ -91,56 +74,6 @@ def start_upstream(
     ]
     url = f"http://127.0.0.1:{port}"
     return _start(args, None, url + "/"), url
-
-
-def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
-    """Requests per second and latency percentiles from a wrk run."""
-    out = subprocess.run(
-        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    percentiles = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
-    return {"rps": rps, "p50": percentiles.get("50", "?"), "p99": percentiles.get("99", "?")}
-
-
-def measure_overhead(seconds: int, connections: int) -> list[str]:
-    """Direct upstream vs through the gateway (gunicorn gthread, 1 worker)."""
-    upstream, url = start_upstream(threads=16)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_UPSTREAM_PRODUCT": url,
-        "GATEWAY_THREADS": "64",
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    gateway = _start(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "gateway/gunicorn_conf.py",
-            "gateway:create_app()",
-        ],
-        env,
-        f"http://127.0.0.1:{port}/healthz",
-    )
-    try:
-        direct = wrk(url + "/api/v1/products", connections, seconds)
-        proxied = wrk(f"http://127.0.0.1:{port}/api/v1/products", connections, seconds)
-    finally:
-        for process in (gateway, upstream):
-            process.terminate()
-            process.wait(10)
-    return [
-        f"| direct upstream | {direct['rps']:.0f} | {direct['p50']} | {direct['p99']} |",
-        f"| through gateway | {proxied['rps']:.0f} ({proxied['rps'] / direct['rps']:.2f}×) "
-        f"| {proxied['p50']} | {proxied['p99']} |",
-    ]
 
 
 def _round_robin(client: ResilientClient) -> None:
@@ -209,21 +142,17 @@ def measure_balancing(requests_per_thread: int, threads: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run both measurements and print Markdown tables."""
-    parser = argparse.ArgumentParser(prog="python -m gateway.bench", description=__doc__)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--skip-overhead", action="store_true")
+    """Measure both policies and print a Markdown table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.balancing", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=16, help="client threads (default 16)")
+    parser.add_argument("--requests", type=int, default=60,
+                        help="requests per thread and policy (default 60)")
     args = parser.parse_args(argv)
-    if not args.skip_overhead:
-        print("| path | req/s | p50 | p99 |\n|---|---|---|---|")
-        print("\n".join(measure_overhead(args.seconds, args.connections)))
-    print(
-        "\n| balancing: fast 2 ms + slow 30 ms replica, 16 threads "
-        "| req/s | p50 | p99 | share on fast |"
-    )
+    print("| balancing: fast 2 ms + slow 30 ms replica "
+          f"({args.threads} threads) | req/s | p50 | p99 | share on fast |")
     print("|---|---|---|---|---|")
-    print("\n".join(measure_balancing(requests_per_thread=60, threads=16)))
+    print("\n".join(measure_balancing(requests_per_thread=args.requests, threads=args.threads)))
     return 0
 
 

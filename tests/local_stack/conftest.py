@@ -76,7 +76,7 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def real_cgroups():
     """The host's working cgroup backend, or skip saying why there is none."""
-    from breakwater.supervisor.cgroups import detect_backend
+    from local_stack.cgroups import detect_backend
 
     if os.geteuid() != 0:
         pytest.skip("real CPU quotas need root (cgroups are not writable by this user)")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from breakwater.supervisor.databases import DatabaseError, database_url, validate_template
-from breakwater.supervisor.stack import StackError, StackOptions
+from local_stack.databases import DatabaseError, database_url, validate_template
+from local_stack.stack import StackError, StackOptions
 
 
 def test_sqlite_is_a_file_per_service_in_var(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from breakwater.supervisor.state import StackState, utc_now, write_json_atomic
+from local_stack.state import StackState, utc_now, write_json_atomic
 
 CALLEES = ("auth", "product", "cart", "order")
 

@@ -1,9 +1,13 @@
 """Run reports: `reports/<time>-<name>/` with summary.json, plots, Locust's files, report.html.
 
+    result = run_and_report("cart-outage")          # run an experiment, then draw its report
+    write_run_report(result)                        # the report of a run already made
     write_report(run_dir, summary, requests=..., samples=..., faults=...)
 
 `summary` carries every number behind every verdict; this adds the per-second timeline
 (timeline.json), the plots and the trace links, then writes summary.json and report.html.
+Reports are the top of the experiment stack: they read what experiments measured
+(`chaos.experiments`) and nothing below the CLI reads them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.experiments.measurements import Request, breaker_series, timeline
+from chaos.experiments.runner import RunResult, run_experiment
 
 
 def write_report(run_dir: Path, summary: dict[str, Any], *, requests: Sequence[Request] = (),
@@ -22,9 +27,9 @@ def write_report(run_dir: Path, summary: dict[str, Any], *, requests: Sequence[R
                                                                            "order", "auth"),
                  extra_plots: Sequence[str] = ()) -> Path:
     """Write plots, summary.json and report.html into `run_dir`; the report.html path."""
-    from observability.report import plots
-    from observability.report.html import render
-    from observability.report.traces import trace_links
+    from chaos.reports import plots
+    from chaos.reports.html import render
+    from chaos.reports.traces import trace_links
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -55,3 +60,28 @@ def write_report(run_dir: Path, summary: dict[str, Any], *, requests: Sequence[R
     html = run_dir / "report.html"
     html.write_text(render(summary, made, locust_files))
     return html
+
+
+def write_run_report(result: RunResult) -> Path:
+    """Plots, summary.json and report.html of an experiment run; the report.html path."""
+    from chaos.reports.plots import open_loop_plot, scaling_plot
+
+    summary, record, run_dir = result.summary, result.record, result.run_dir
+    extra: list[str] = []
+    steps = summary.get("steps") or []
+    if steps:
+        extra.append(scaling_plot([s for s in steps if s["kind"] != "open-loop"],
+                                  run_dir / "scaling.png").name)
+        sweep = [s for s in steps if s["kind"] == "open-loop"]
+        if sweep:
+            bound = float(summary.get("p95_bound_ms") or 400)
+            extra.append(open_loop_plot(sweep, bound, run_dir / "open-loop.png").name)
+    return write_report(run_dir, summary, requests=record.requests, samples=record.samples,
+                        faults=record.faults, traces_dir=record.traces_dir, extra_plots=extra)
+
+
+def run_and_report(name: Any, **options: Any) -> RunResult:
+    """`run_experiment(name, **options)`, then its report written into the run folder."""
+    result = run_experiment(name, **options)
+    write_run_report(result)
+    return result

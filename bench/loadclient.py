@@ -1,41 +1,21 @@
-"""A small, efficient HTTP/1.1 load generator on asyncio (uvloop when installed).
-
-Used because wrk is not installed here. It is a generalisation of the fixed-size client in
-`chaos/bench.py`: keep-alive connections, each sending its next request as soon as the
-previous response is complete (closed loop), parsing real responses (Content-Length or
-chunked bodies). Every request's latency is recorded. One Python process drives ~15-20k
-req/s on one core, far more than any Breakwater process serves, so it is not the bottleneck.
-
-Loopback only: `host` must be 127.0.0.1.
+"""The benchmarks' own HTTP/1.1 client, for what wrk cannot do: one keep-alive connection per
+target, one request at a time, several targets interleaved (A/B at one connection, so drift on a
+busy host lands on every target alike), every latency kept. Throughput windows use wrk
+(`bench.wrk`). asyncio (uvloop when installed); loopback only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.stats import percentile
 
-NAME = "bench.loadgen (asyncio/uvloop keep-alive HTTP/1.1, closed loop)"
-WRK_NAME = "wrk (closed loop; 1-connection latency by bench.loadgen)"
+NAME = "bench.loadclient (asyncio keep-alive HTTP/1.1, one request at a time)"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_HEADER_BYTES = 64 * 1024
-
-
-@dataclass
-class _Window:
-    """What the connections of one run share: the clock window and what was measured."""
-
-    start: float
-    end: float
-    running: bool = True
-    latencies: list[float] = field(default_factory=list)
-    ok: int = 0
-    errors: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
 
 
 class _Response:
@@ -102,55 +82,6 @@ class _Response:
         self.buffer = leftover
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection of a closed-loop run."""
-
-    def __init__(self, request: bytes, window: _Window, done: asyncio.Future[None]) -> None:
-        self.request, self.window, self.done = request, window, done
-        self.response = _Response()
-        self.sent = 0.0
-        self.transport: Any = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        self._send()
-
-    def _send(self) -> None:
-        self.sent = time.perf_counter()
-        self.transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            complete = self.response.feed(data)
-        except ValueError:
-            self.window.errors += 1
-            self.transport.close()
-            return
-        while complete:
-            now = time.perf_counter()
-            window = self.window
-            if window.start <= self.sent and now <= window.end:
-                window.latencies.append((now - self.sent) * 1000.0)
-                status = self.response.status
-                window.statuses[status] = window.statuses.get(status, 0) + 1
-                if 200 <= status < 400:
-                    window.ok += 1
-                else:
-                    window.errors += 1
-            self.response.reset()
-            if not window.running or now > window.end:
-                self.transport.close()
-                return
-            self._send()
-            complete = bool(self.response.buffer) and self.response.feed(b"")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.window.running and time.perf_counter() < self.window.end:
-            self.window.errors += 1  # the server closed a keep-alive connection mid-run
-        if not self.done.done():
-            self.done.set_result(None)
-
-
 @dataclass
 class LoadResult:
     """What a run measured: rate of answered requests and latency percentiles (ms)."""
@@ -186,37 +117,6 @@ def build_request(host: str, port: int, path: str,
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     return (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: breakwater-bench\r\n"
             f"Accept: application/json\r\n{extra}\r\n").encode()
-
-
-async def closed_loop(host: str, port: int, path: str, *, connections: int, seconds: float,
-                      warmup: float = 0.5) -> LoadResult:
-    """`connections` keep-alive connections hammering `path` for `warmup` + `seconds`."""
-    if host != "127.0.0.1":
-        raise ValueError(f"the load generator only drives 127.0.0.1, not {host!r}")
-    loop = asyncio.get_running_loop()
-    begin = time.perf_counter()
-    window = _Window(start=begin + warmup, end=begin + warmup + seconds)
-    request = build_request(host, port, path)
-    finished = []
-    transports = []
-    for _ in range(connections):
-        done: asyncio.Future[None] = loop.create_future()
-        finished.append(done)
-        transport, _ = await loop.create_connection(
-            lambda d=done: _Connection(request, window, d), host, port)  # type: ignore[misc]
-        transports.append(transport)
-    await asyncio.sleep(max(0.0, window.end - time.perf_counter()))
-    window.running = False
-    # Connections close on their next answer; give slow ones a bounded moment, then force.
-    _, pending = await asyncio.wait(finished, timeout=2.0)
-    for transport in transports:
-        transport.close()
-    del pending
-    latencies = sorted(window.latencies)
-    return LoadResult(connections, seconds, len(latencies), window.ok, window.errors,
-                      len(latencies) / seconds, percentile(latencies, 50),
-                      percentile(latencies, 90), percentile(latencies, 99), window.statuses,
-                      latencies)
 
 
 def merge(results: list[LoadResult]) -> LoadResult:
@@ -316,8 +216,8 @@ async def interleaved(ports: list[int], path: str, *, count: int, max_seconds: f
 async def sequential(host: str, port: int, path: str, *, count: int, max_seconds: float = 5.0,
                      headers: dict[str, str] | None = None) -> LoadResult:
     """`count` requests one after another on one connection (low-concurrency latency)."""
-    if host != "127.0.0.1":
-        raise ValueError(f"the load generator only drives 127.0.0.1, not {host!r}")
+    if host not in LOOPBACK:
+        raise ValueError(f"the load client only drives 127.0.0.1, not {host!r}")
     results = await interleaved([port], path, count=count, max_seconds=max_seconds,
                                 headers=headers)
     return results[0]
@@ -332,44 +232,3 @@ def run(coro: Any) -> Any:
         return loop.run_until_complete(coro)
     finally:
         loop.close()
-
-
-# -- wrk, when installed -----------------------------------------------------------------------
-
-def wrk_installed() -> bool:
-    """Whether `wrk` is on PATH (then closed-loop windows use it)."""
-    return shutil.which("wrk") is not None
-
-
-def generator_name() -> str:
-    """The closed-loop load generator this machine uses."""
-    return WRK_NAME if wrk_installed() else NAME
-
-
-def to_ms(text: str) -> float | None:
-    """wrk's `635.00us` / `1.23ms` / `2.01s` / `1.5m` as milliseconds."""
-    found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
-    if not found:
-        return None
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[found.group(2)]
-    return float(found.group(1)) * scale
-
-
-def wrk_closed_loop(port: int, path: str, *, connections: int, seconds: float) -> LoadResult:
-    """A wrk run (whole seconds, at least 1) reusing gateway/bench.py's runner and parser."""
-    from gateway.bench import wrk
-
-    whole = max(1, round(seconds))
-    figures = wrk(f"http://127.0.0.1:{port}{path}", connections, whole)
-    return LoadResult(connections, whole, round(figures["rps"] * whole), round(figures["rps"]
-                      * whole), 0, figures["rps"], to_ms(str(figures["p50"])), None,
-                      to_ms(str(figures["p99"])), {})
-
-
-def closed(port: int, path: str, *, connections: int, seconds: float,
-           warmup: float = 0.5) -> LoadResult:
-    """A closed-loop window on 127.0.0.1:port: wrk when installed, else `closed_loop`."""
-    if wrk_installed():
-        return wrk_closed_loop(port, path, connections=connections, seconds=seconds)
-    return run(closed_loop("127.0.0.1", port, path, connections=connections, seconds=seconds,
-                           warmup=warmup))

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from breakwater.supervisor.cgroups import CpuGroup
+from local_stack.cgroups import CpuGroup
 
 STATE_FILE = "stack.json"
 REGISTRY_FILE = "registry.json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from breakwater.supervisor import databases, limits
-from breakwater.supervisor.ports import DEFAULT_BASE, MAX_REPLICAS, PortError, PortPlan
+from local_stack import databases, limits
+from local_stack.ports import DEFAULT_BASE, MAX_REPLICAS, PortError, PortPlan
 
 
 class StackError(RuntimeError):

@@ -17,8 +17,8 @@ from typing import Any
 
 import requests
 
-from breakwater.supervisor.progress import Progress
-from breakwater.supervisor.state import utc_now, write_json_atomic
+from local_stack.progress import Progress
+from local_stack.state import utc_now, write_json_atomic
 
 FLASH_SALE_SLUG = "flash-sale"
 SEED_PASSWORD = "breakwater-shopper-1"

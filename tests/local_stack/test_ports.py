@@ -7,7 +7,7 @@ from itertools import count
 
 import pytest
 
-from breakwater.supervisor.ports import PortError, PortPlan, instance_name, is_listening, taken
+from local_stack.ports import PortError, PortPlan, instance_name, is_listening, taken
 
 
 def test_default_plan_follows_the_design_table() -> None:

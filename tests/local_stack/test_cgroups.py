@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from breakwater.supervisor import cgroups
-from breakwater.supervisor.progress import Progress
-from breakwater.supervisor.stack import StackOptions, Supervisor
-from breakwater.supervisor.state import StackState
-from tests.supervisor.conftest import fake_v1_tree, fake_v2_tree
+from local_stack import cgroups
+from local_stack.progress import Progress
+from local_stack.stack import StackOptions, Supervisor
+from local_stack.state import StackState
+from tests.local_stack.conftest import fake_v1_tree, fake_v2_tree
 
 
 def test_v1_tree_is_detected_and_groups_get_quotas(tmp_path: Path) -> None:

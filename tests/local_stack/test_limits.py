@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from breakwater.supervisor import limits
+from local_stack import limits
 
 
 def test_experiments_profile_covers_every_service() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 import requests
 
-from breakwater.supervisor import cgroups
-from breakwater.supervisor.stack import Supervisor
-from breakwater.supervisor.state import Instance, StackState, replica_number
+from local_stack import cgroups
+from local_stack.stack import Supervisor
+from local_stack.state import Instance, StackState, replica_number
 
 
 @dataclass

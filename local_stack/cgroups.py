@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from breakwater.supervisor.limits import quota_us
+from local_stack.limits import quota_us
 
 DEFAULT_ROOT = Path("/sys/fs/cgroup")
 ROOT_ENV = "BREAKWATER_CGROUP_ROOT"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import requests
 
-from breakwater.supervisor import cgroups, commands, databases, limits
-from breakwater.supervisor.options import (  # noqa: F401 - the supervisor's public names
+from local_stack import cgroups, commands, databases, limits
+from local_stack.options import (  # noqa: F401 - the supervisor's public names
     DownReport,
     StackError,
     StackOptions,
@@ -28,14 +28,14 @@ from breakwater.supervisor.options import (  # noqa: F401 - the supervisor's pub
     StartupError,
     traces_destination,
 )
-from breakwater.supervisor.ports import (
+from local_stack.ports import (
     MAX_REPLICAS,
     PortPlan,
     instance_name,
     is_listening,
     taken,
 )
-from breakwater.supervisor.processes import (
+from local_stack.processes import (
     group_alive,
     group_members,
     is_running,
@@ -44,9 +44,9 @@ from breakwater.supervisor.processes import (
     start_ticks,
     stop_groups,
 )
-from breakwater.supervisor.progress import Progress
-from breakwater.supervisor.registry import caller_urls, write_registry
-from breakwater.supervisor.state import (
+from local_stack.progress import Progress
+from local_stack.registry import caller_urls, write_registry
+from local_stack.state import (
     REGISTRY_FILE,
     Instance,
     Proxy,

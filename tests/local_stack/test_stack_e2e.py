@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from breakwater.supervisor import (
+from local_stack import (
     StackOptions,
     StackRunning,
     StartupError,
@@ -18,10 +18,10 @@ from breakwater.supervisor import (
     load_state,
     stack_status,
 )
-from breakwater.supervisor.cgroups import detect_backend
-from breakwater.supervisor.ports import is_listening
-from breakwater.supervisor.processes import group_alive, is_running
-from breakwater.supervisor.seed import seed
+from local_stack.cgroups import detect_backend
+from local_stack.ports import is_listening
+from local_stack.processes import group_alive, is_running
+from local_stack.seed import seed
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.integration

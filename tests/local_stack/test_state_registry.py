@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from breakwater.supervisor import StackRunning, Supervisor
-from breakwater.supervisor.cgroups import CpuGroup
-from breakwater.supervisor.processes import start_ticks
-from breakwater.supervisor.registry import caller_urls, registry_document, write_registry
-from breakwater.supervisor.state import (
+from gateway.discovery import parse_registry
+from local_stack import StackRunning, Supervisor
+from local_stack.cgroups import CpuGroup
+from local_stack.processes import start_ticks
+from local_stack.registry import caller_urls, registry_document, write_registry
+from local_stack.state import (
     Instance,
     Proxy,
     StackState,
@@ -23,7 +24,6 @@ from breakwater.supervisor.state import (
     stack_lock,
     write_json_atomic,
 )
-from gateway.discovery import parse_registry
 
 
 def make_state(var: Path, products: int = 2) -> StackState:

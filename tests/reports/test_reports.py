@@ -1,0 +1,81 @@
+"""Run reports: plots, summary.json, report.html and the listing of runs (chaos.reports)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chaos.experiments.measurements import Request
+from chaos.experiments.runner import RunRecord, RunResult
+from chaos.experiments.runs import new_run_dir
+from chaos.experiments.verdicts import PASS, Verdict
+from chaos.reports import write_report, write_run_report
+from chaos.reports.runs import find_run, list_runs
+
+
+def fixture_requests() -> list[Request]:
+    rows = []
+    for tenth in range(200):
+        t = tenth / 10
+        down = 8 <= t < 14
+        rows.append(Request(t, "GET", "/api/v1/products/[id]", "catalog", 200, 4 + tenth % 7,
+                            "ok", "", f"{tenth:032x}"))
+        rows.append(Request(t, "GET", "/api/v1/cart", "cart", 503 if down else 200,
+                            2 if down else 6, "failure" if down else "ok",
+                            "cart_unavailable" if down else "", f"{tenth + 1000:032x}"))
+    return rows
+
+
+def test_report_from_fixture_data(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BREAKWATER_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.delenv("JAEGER_URL", raising=False)
+    monkeypatch.delenv("BREAKWATER_JAEGER_URL", raising=False)
+    run_dir = new_run_dir("cart-outage")
+    verdict = Verdict("breaker opens", "breaker_opens_within", PASS, 0.8, 2.0, "opened 0.80 s")
+    samples = [{"t": t / 5, "probe": "gateway_upstreams", "body": {"upstreams": {"cart": {
+        "instances": [{"breaker": "open" if 9 <= t / 5 < 17 else "closed"}]}}}}
+        for t in range(100)]
+    summary = {"experiment": "cart-outage", "resilience": True, "mode": "closed-loop",
+               "verdicts": [verdict.as_dict()], "hypothesis_holds": True,
+               "groups": {"fault": {"cart": {"requests": 60, "failures": 60, "expected": 0,
+                                             "error_rate": 1.0, "rps": 10.0, "p50_ms": 2,
+                                             "p95_ms": 2, "p99_ms": 2}}}}
+    html = write_report(run_dir, summary, requests=fixture_requests(), samples=samples,
+                        faults=[{"target": "cart", "kind": "down", "start": 8.0, "end": 14.0}])
+    for name in ("latency.png", "throughput.png", "errors.png", "breakers.png"):
+        assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = json.loads((run_dir / "summary.json").read_text())
+    assert written["verdicts"][0]["status"] == "PASS"
+    assert written["verdicts"][0]["measured"] == 0.8
+    assert len(written["traces"]["failed"]) == 10
+    assert written["traces"]["slowest"][0]["ms"] == 10
+    page = html.read_text()
+    assert "hypothesis: PASS" in page and "latency.png" in page and "breakers.png" in page
+    runs = list_runs()
+    assert runs[0]["verdict"] == "PASS" and runs[0]["name"] == "cart-outage"
+    assert find_run("cart-outage") == run_dir
+
+
+def test_report_links_traces_to_jaeger_when_configured(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("JAEGER_URL", "http://127.0.0.1:16686")
+    run_dir = tmp_path / "run"
+    write_report(run_dir, {"experiment": "x"}, requests=fixture_requests())
+    written = json.loads((run_dir / "summary.json").read_text())
+    assert written["traces"]["failed"][0]["link"].startswith("http://127.0.0.1:16686/trace/")
+
+
+def test_a_scaling_run_gets_its_scaling_and_open_loop_plots(tmp_path: Path) -> None:
+    steps = [{"label": f"product-{n}", "kind": "product", "replicas": n, "ok_rps": 30.0 * n,
+              "p95_ms": 200.0} for n in (1, 2, 3)]
+    steps += [{"label": f"open-{n}", "kind": "open-loop", "replicas": n, "offered_rate": 45.0,
+               "ok_rps": min(45.0, 30.0 * n), "p95_ms": 900.0 if n == 1 else 220.0,
+               "load_factor": 1.5, "judged": True} for n in (1, 3)]
+    summary = {"experiment": "product-scaling", "steps": steps, "p95_bound_ms": 400,
+               "hypothesis_holds": True}
+    result = RunResult("product-scaling", True, tmp_path / "run", summary, [], RunRecord())
+    (tmp_path / "run").mkdir()
+    page = write_run_report(result).read_text()
+    for name in ("scaling.png", "open-loop.png"):
+        assert (tmp_path / "run" / name).read_bytes()[:4] == b"\x89PNG"
+        assert name in page
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["p95_bound_ms"] == 400
