@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +58,25 @@ class UpstreamPolicy:
             minimum_calls=self.minimum_calls, consecutive_failures=self.failure_threshold,
             reset_timeout=self.reset_timeout,
         )
+
+    def with_overrides(self, text: str) -> UpstreamPolicy:
+        """This policy with `field=value,...` applied (ValueError naming a bad part)."""
+        kinds = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            name, _, raw = (piece.strip() for piece in part.partition("="))
+            if name not in kinds or not raw:
+                raise ValueError(f"policy override {part.strip()!r}: use <field>=<value> with a field among "
+                                 f"{', '.join(kinds)}")
+            try:
+                changes[name] = kinds[name](raw)
+            except ValueError as exc:
+                raise ValueError(f"policy override {part.strip()!r}: {exc}") from exc
+        policy = replace(self, **changes)
+        policy.breaker_policy()  # refuses nonsense now, not on the first call
+        return policy
 
     def call_budget(self, connect: float, read: float) -> float:
         """The total budget of a call whose attempts have these timeouts."""

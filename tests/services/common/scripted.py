@@ -3,7 +3,8 @@
 Paths: `/status/<code>`, `/dependency/<code>` (a 5xx naming a failed dependency), `/hold/<key>`
 (answer once `release(key)` is called), `/sleep/<seconds>`, `/drip/<bytes>/<interval>` (the body
 one byte at a time), `/drop` (read the request, close without answering); anything else echoes
-the request as JSON. Server-wide switches: `hang()` holds every request until `heal()`,
+the request as JSON. A `script` query parameter (`/api/v1/products?script=drip/15/0.2`) takes
+the place of the path, for requests whose path is fixed by a route. Server-wide switches: `hang()` holds every request until `heal()`,
 `fail()` answers 500 to everything, `drop_reused = True` reads and drops any request that
 arrives on a connection already used once (a keep-alive connection gone stale).
 """
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 HOLD_LIMIT = 15.0
 
@@ -48,7 +50,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         upstream = self.server.upstream
         upstream.record(Received(self.command, self.path, dict(self.headers.items()), self.uses))
-        parts = self.path.split("?", 1)[0].strip("/").split("/")
+        path, _, query = self.path.partition("?")
+        # `?script=drip/15/0.2` scripts a request whose path belongs to somebody else's API.
+        script = parse_qs(query).get("script", [path])[0]
+        parts = script.strip("/").split("/")
         if (upstream.drop_reused and self.uses > 1) or parts[0] == "drop":
             self.close_connection = True
             return
