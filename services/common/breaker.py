@@ -136,6 +136,7 @@ class Breaker:
         self._opened_at = 0.0
         self._trial_in_flight = False
         self.failures_in_a_row = 0
+        self.last_trip: dict[str, Any] | None = None  # why it last opened, for the status view
 
     @property
     def state(self) -> str:
@@ -195,11 +196,18 @@ class Breaker:
             if permit.generation != self._generation:
                 return  # admitted before the last transition: it does not describe the replica now
             if permit.trial:
+                if failed or slow:
+                    self.last_trip = {"reason": "failed_trial" if failed else "slow_trial"}
                 self._move(OPEN if failed or slow else CLOSED)
                 return
             self.window.add(failed, slow)
             self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
-            if self._should_open():
+            reason = self._trip_reason()
+            if reason:
+                calls, failure_rate, slow_rate = self.window.rates()
+                self.last_trip = {"reason": reason, "failure_rate": round(failure_rate, 3),
+                                  "slow_call_rate": round(slow_rate, 3), "calls": calls,
+                                  "failures_in_a_row": self.failures_in_a_row}
                 self._move(OPEN)
 
     def release(self, permit: Permit) -> None:
@@ -208,15 +216,19 @@ class Breaker:
             if permit.trial and permit.generation == self._generation:
                 self._trial_in_flight = False  # still half-open: the next call is the trial
 
-    def _should_open(self) -> bool:
+    def _trip_reason(self) -> str:
+        """Why the breaker must open now ("" when it must not)."""
         policy = self.policy
         if policy.consecutive_failures and self.failures_in_a_row >= policy.consecutive_failures:
-            return True
+            return "consecutive_failures"
         calls, failure_rate, slow_rate = self.window.rates()
         # As resilience4j: a count window smaller than the minimum is judged when it is full.
         minimum = min(policy.minimum_calls, policy.window_size) if policy.window == "count" else policy.minimum_calls
-        return calls >= minimum and (
-            failure_rate >= policy.failure_rate_threshold or slow_rate >= policy.slow_call_rate_threshold)
+        if calls < minimum:
+            return ""
+        if failure_rate >= policy.failure_rate_threshold:
+            return "failure_rate"
+        return "slow_call_rate" if slow_rate >= policy.slow_call_rate_threshold else ""
 
     def next_trial_in(self) -> float | None:
         """Seconds until the trial is due (0 when it is due now; None when closed)."""
@@ -244,4 +256,5 @@ class Breaker:
                 "failures_in_a_row": self.failures_in_a_row,
                 "next_trial_in": None if wait is None else round(wait, 3),
                 "trial_in_flight": self._trial_in_flight,
+                "last_trip": self.last_trip,
             }

@@ -45,6 +45,8 @@ def test_the_failure_rate_is_judged_once_the_window_holds_the_minimum_calls() ->
     assert breaker.state == "closed"  # 2 of 3 failed, but 3 calls are too few to judge
     call(breaker, clock, failed=False)
     assert breaker.state == "open"  # 2 of 4: the 50 % threshold
+    assert breaker.view()["last_trip"] == {"reason": "failure_rate", "failure_rate": 0.5,
+                                           "slow_call_rate": 0.0, "calls": 4, "failures_in_a_row": 0}
 
 
 def test_a_count_window_forgets_the_oldest_calls() -> None:
@@ -77,6 +79,7 @@ def test_a_slow_call_rate_trips_even_when_every_call_succeeds() -> None:
         call(breaker, clock, seconds=seconds)
     assert breaker.state == "open"
     assert breaker.view()["slow_call_rate"] == 0.0  # the window starts afresh in each state
+    assert breaker.view()["last_trip"]["reason"] == "slow_call_rate"
 
 
 def test_a_run_of_failures_trips_before_the_minimum_calls() -> None:
