@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from services.common.breaker import CLOSED, OPEN, Breaker, BreakerPolicy
+from services.common.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, BreakerPolicy
 from services.common.resilience import BreakerListener, Bulkhead, Events, RetryBudget
 from services.common.watchdog import pool_for
 
@@ -160,10 +160,17 @@ class Upstream:
         if not protected:
             return self._round_robin_pick(candidates)
         now = self.clock()
-        live = [i for i in candidates if i.ejected_until <= now]
-        closed = [i for i in live if i.breaker_state == CLOSED]
-        if trial_ok or not closed:
-            due = [i for i in live if i.breaker.trial_due()]
+        closed, trials = [], []
+        for instance in candidates:
+            if instance.ejected_until > now:
+                continue
+            state = instance.breaker_state  # one look each: it may turn half-open by time here
+            if state == CLOSED:
+                closed.append(instance)
+            elif state == HALF_OPEN:
+                trials.append(instance)
+        if trials and (trial_ok or not closed):
+            due = [i for i in trials if i.breaker.trial_due()]
             if due:
                 return self._round_robin_pick(due)
         if not closed:

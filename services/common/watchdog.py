@@ -26,6 +26,7 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
 _local = threading.local()
+TICK_SECONDS = 0.02  # how late a watch may fire
 
 
 class Watch:
@@ -144,8 +145,15 @@ class Watchdog:
             with self._wakeup:
                 while not self._heap or self._heap[0][0] > time.monotonic():
                     self._wakeup.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
-                _, _, watch = heapq.heappop(self._heap)
-            watch.fire()
+                now = time.monotonic()
+                due = []
+                while self._heap and self._heap[0][0] <= now:
+                    due.append(heapq.heappop(self._heap)[2])
+            for watch in due:
+                watch.fire()  # a finished watch does nothing
+            # Most watches finish long before they expire: waking for each would cost more
+            # than the precision is worth, so expiries are handled a tick at a time.
+            time.sleep(TICK_SECONDS)
 
 
 WATCHDOG = Watchdog()
