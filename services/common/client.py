@@ -285,7 +285,8 @@ class ResilientClient:
         try:
             raw, data = self._exchange(instance, call, timeout, watch)
         except (HTTPError, OSError) as exc:
-            attempt, verdict = self._classify(upstream, instance, exc, watch, min(plan.read, remaining))
+            attempt, verdict = self._classify(upstream, instance, exc, watch, min(plan.read, remaining),
+                                              connect_capped=remaining < plan.connect)
             failure = None if attempt.stale else f"{type(exc).__name__}: {exc}"
             if attempt.error is not None:
                 attempt.error.__cause__ = exc
@@ -332,20 +333,22 @@ class ResilientClient:
         return raw, data
 
     def _classify(self, upstream: Upstream, instance: Instance, exc: BaseException, watch: Watch,
-                  read: float) -> tuple[_Attempt, str]:
+                  read: float, *, connect_capped: bool) -> tuple[_Attempt, str]:
         """The error of a failed send, and its verdict for the breaker."""
         name, url, retry_after = upstream.name, instance.url, upstream.policy.retry_after
-        if watch.fired or isinstance(exc, ReadTimeoutError | TimeoutError):
-            # Cut short by the caller's deadline, it says nothing about the replica.
-            verdict = "none" if watch.cut_by_caller else "failure"
-            return _Attempt(error=UpstreamTimedOut(name, read, instance=url)), verdict
+        # Connection errors first: whatever the watch did meanwhile, nothing was sent.
         if isinstance(exc, NewConnectionError):  # refused: a subclass of ConnectTimeoutError, so first
             upstream.eject(instance)
             return _Attempt(error=UpstreamUnavailable(name, "connection_failed", retry_after=retry_after,
                                                       instance=url, uncertain=False)), "failure"
         if isinstance(exc, ConnectTimeoutError):
+            # Cut short by the caller's deadline, a timeout says nothing about the replica.
             return _Attempt(error=UpstreamUnavailable(name, "connect_timeout", retry_after=retry_after,
-                                                      instance=url, uncertain=False)), "failure"
+                                                      instance=url, uncertain=False)), (
+                "none" if connect_capped else "failure")
+        if watch.fired or isinstance(exc, ReadTimeoutError | TimeoutError):
+            verdict = "none" if watch.cut_by_caller else "failure"
+            return _Attempt(error=UpstreamTimedOut(name, read, instance=url)), verdict
         stale = (watch.reused and isinstance(exc, ProtocolError)
                  and any(isinstance(arg, STALE_CONNECTION_ERRORS) for arg in exc.args))
         error = UpstreamUnavailable(name, "connection_failed", retry_after=retry_after, instance=url,

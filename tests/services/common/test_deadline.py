@@ -156,3 +156,21 @@ def test_a_caller_budget_never_lengthens_a_calls_own(downstream, client) -> None
         error, seconds = elapsed(lambda: client.request("product", "GET", "/hold/x", deadline=0.3))
     assert isinstance(error, UpstreamTimedOut) and error.uncertain
     assert seconds < 2.0
+
+
+def test_a_call_refused_for_lack_of_time_is_marked_on_the_span(downstream, client) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from observability.resilience import DEADLINE_EXCEEDED, TracingListener
+
+    provider, exporter = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    client.events.listeners.append(TracingListener())
+    with (provider.get_tracer("t").start_as_current_span("GET /x"), deadline_scope(Deadline.after(0.0)),
+          pytest.raises(UpstreamTimedOut)):
+        client.request("product", "GET", "/echo")
+    (span,) = exporter.get_finished_spans()
+    assert [e.name for e in span.events] == [DEADLINE_EXCEEDED]
+    assert span.events[0].attributes["breakwater.reason"] == "deadline_exceeded"
