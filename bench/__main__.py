@@ -34,6 +34,7 @@ BENCHMARKS = {
     "tracing": "full tracing (OTLP receiver, span files) vs tracing off",
     "isolation": "catalog p99 during cart outage / cart latency vs baseline",
     "failfast": "cart call latency while its breaker is open",
+    "breakers": "a hung replica rejoins after healing; a half-failing replica trips",
     "scaling": "flash-sale throughput with 1, 2, 3 product replicas",
     "integrity": "flash-sale units sold vs stock, checkout throughput",
 }
@@ -82,6 +83,8 @@ class Run:
                           lambda: self._isolation_phase(True)))
         if "failfast" in chosen:
             steps.append(("fail-fast", ["failfast"], self._failfast))
+        if "breakers" in chosen:
+            steps.append(("breaker semantics", ["breakers"], self._breakers))
         if "integrity" in chosen:
             steps.append(("flash-sale integrity", ["integrity"], self._integrity))
         if "isolation" in chosen and self.ctx.settings.isolation_resilience_off:
@@ -126,6 +129,11 @@ class Run:
         outage = self._isolation.runs.get("cart-outage/on") if self._isolation else None
         self.results["failfast"] = failfast.run(self.ctx, self.pool(), outage)
 
+    def _breakers(self) -> None:
+        from bench import breakers
+
+        self.results["breakers"] = breakers.run(self.ctx, self.pool())
+
     def _integrity(self) -> None:
         from bench import integrity
 
@@ -143,6 +151,7 @@ class Run:
 
         wanted = {"isolation": self.ctx.settings.isolation_experiments,
                   "failfast": self.ctx.settings.isolation_experiments[:1],
+                  "breakers": self.ctx.settings.isolation_experiments[:1],
                   "integrity": ("flash-sale-integrity",), "scaling": ("product-scaling",)}
         for bench_name, names in wanted.items():
             if bench_name in self.selected:

@@ -37,6 +37,9 @@ class RunSettings:
     isolation_resilience_off: bool
     isolation_experiments: tuple[str, ...]
     failfast_open_samples: int
+    rejoin_reps: int  # hang-then-heal cycles of one product replica
+    rejoin_hold_s: float  # the replica stays hung this long after its breaker opened
+    rejoin_share_s: float  # the window after rejoining whose share of reads is measured
     integrity_scale: float
     integrity_buyers: int | None  # None: the definition's own numbers
     integrity_stock: int | None
@@ -56,7 +59,8 @@ class RunSettings:
                    toxic_samples=10, isolation_scale=0.3, isolation_warmup_s=2.5,
                    isolation_resilience_off=True,
                    isolation_experiments=("cart-outage", "cart-latency"),
-                   failfast_open_samples=200, integrity_scale=0.4, integrity_buyers=None,
+                   failfast_open_samples=200, rejoin_reps=2, rejoin_hold_s=3.0,
+                   rejoin_share_s=5.0, integrity_scale=0.4, integrity_buyers=None,
                    integrity_stock=None, scaling_scale=0.45, scaling_replicas=(1, 2, 3),
                    isolation_users=None, one_stack=False, seed_users=60, budget_s=13.5 * 60)
 
@@ -69,6 +73,7 @@ class RunSettings:
                    toxic_samples=4, isolation_scale=0.25, isolation_warmup_s=1.0,
                    isolation_resilience_off=False,
                    isolation_experiments=("cart-outage",), failfast_open_samples=60,
+                   rejoin_reps=1, rejoin_hold_s=1.0, rejoin_share_s=3.0,
                    integrity_scale=0.25, integrity_buyers=12, integrity_stock=5,
                    scaling_scale=0.25, scaling_replicas=(1, 2), isolation_users=12,
                    one_stack=True, seed_users=12, budget_s=115)

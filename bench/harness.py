@@ -148,13 +148,16 @@ class Harness:
 
     def start_gateway(self, name: str, product_url: str, *, tracing: str = "none",
                       resilience: bool = True, cpu: int | None = None,
-                      otlp: str | None = None, wait: bool = True) -> Server:
-        """A gateway (its own gunicorn settings) routing product to `product_url`."""
+                      otlp: str | None = None, wait: bool = True,
+                      extra_env: dict[str, str] | None = None) -> Server:
+        """A gateway (its own gunicorn settings) routing product to `product_url`;
+        `extra_env` sets more of its settings (`GATEWAY_*`)."""
         port = free_port()
         env = commands.gateway_environment(self._base_env(resilience, tracing, otlp), port,
                                            self.registry, resilience)
         env.update({"GATEWAY_UPSTREAM_PRODUCT": product_url, "GATEWAY_INSTANCE_ID": name,
-                    **{f"GATEWAY_UPSTREAM_{s}": CLOSED_UPSTREAM for s in ("AUTH", "CART", "ORDER")}})
+                    **{f"GATEWAY_UPSTREAM_{s}": CLOSED_UPSTREAM for s in ("AUTH", "CART", "ORDER")},
+                    **(extra_env or {})})
         return self._launch(name, pinned(cpu, commands.gateway_command()), env,
                             f"http://127.0.0.1:{port}", "/healthz", wait)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.stats import BenchResult, rounded
 
-ORDER = ("gateway", "proxy", "tracing", "isolation", "failfast", "scaling", "integrity")
+ORDER = ("gateway", "proxy", "tracing", "isolation", "failfast", "breakers", "scaling", "integrity")
 SCHEMA = 1
 
 HOW_TO = """\

@@ -252,7 +252,7 @@ def print_status(status: Any, headline: str = "Breakwater stack") -> None:
             _seconds(cpu.usage_s) if cpu else "-",
             (f"{_seconds(cpu.throttled_s)} ({cpu.nr_throttled}x)"
              if cpu and cpu.nr_throttled is not None else "-"),
-            row.breaker or "-", ", ".join(row.faults) or "-",
+            row.breaker.describe() if row.breaker else "-", ", ".join(row.faults) or "-",
         ])
     print(table(rows))
     print()

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from gateway.admission import Admission
 from gateway.config import GatewaySettings
 from gateway.discovery import build_sources, describe
 from gateway.edge import (
@@ -21,12 +22,13 @@ from gateway.edge import (
 from gateway.fallback import StaleCache
 from gateway.metrics import ClientEventRecorder, GatewayMetrics
 from gateway.proxy import GatewayProxy
-from gateway.routes import ROUTES, UPSTREAMS
+from gateway.routes import UPSTREAMS, describe_route, tuned_routes
 from observability.resilience import TracingListener
 from observability.tracing import init_tracing, traced_wsgi
 from services.common.client import ResilientClient, UpstreamPolicy
 from services.common.errors import register_error_handlers
 from services.common.logs import configure_logging
+from services.common.settings import SettingsError
 
 log = logging.getLogger("breakwater.gateway")
 
@@ -37,6 +39,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> GatewayProxy:
     """The gateway as a WSGI application; `config` overrides settings fields by name."""
     settings = GatewaySettings.from_env(config)
     configure_logging("gateway", settings.instance_id, settings.log_level)
+    try:
+        routes = tuned_routes(settings.route_overrides)
+    except ValueError as exc:
+        raise SettingsError(f"GATEWAY_ROUTE_OVERRIDES: {exc}") from exc
     metrics = GatewayMetrics()
     recorder = ClientEventRecorder(metrics)
     init_tracing("gateway", instance_id=settings.instance_id)
@@ -59,10 +65,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> GatewayProxy:
         fetch_keys=lambda: fetch_auth_keys(client),
         retry_seconds=settings.token_key_retry_seconds,
     )
-    admin = create_admin_app(settings, client, sources, metrics, stale_cache, edge_auth)
+    admission = Admission(routes)
+    admin = create_admin_app(settings, client, sources, metrics, stale_cache, edge_auth, admission)
     proxy = GatewayProxy(
         settings,
         client,
+        routes=routes,
+        admission=admission,
         edge_auth=edge_auth,
         login_limiter=LoginRateLimiter(settings.login_rate_per_minute, settings.login_burst),
         stale_cache=stale_cache,
@@ -82,13 +91,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> GatewayProxy:
 
 
 def upstream_policy(settings: GatewaySettings, service: str) -> UpstreamPolicy:
-    """The client policy of one upstream, from the settings."""
+    """The client policy of one upstream: the settings, then that upstream's own overrides."""
     bulkhead = settings.bulkhead(service)
-    return UpstreamPolicy(
+    policy = UpstreamPolicy(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_concurrent=bulkhead,
         failure_threshold=settings.breaker_failures,
+        failure_rate_threshold=settings.breaker_failure_rate,
+        slow_call_rate_threshold=settings.breaker_slow_call_rate,
+        slow_call_seconds=settings.breaker_slow_call_seconds,
+        window=settings.breaker_window,
+        window_size=settings.breaker_window_size,
+        minimum_calls=settings.breaker_minimum_calls,
         reset_timeout=settings.breaker_reset_seconds,
         retry_budget=settings.retry_budget,
         eject_seconds=settings.eject_seconds,
@@ -96,6 +111,10 @@ def upstream_policy(settings: GatewaySettings, service: str) -> UpstreamPolicy:
         retry_after=settings.retry_after_seconds,
         naive_timeout=settings.naive_timeout,
     )
+    try:
+        return policy.with_overrides(settings.policy_overrides(service))
+    except ValueError as exc:
+        raise SettingsError(f"GATEWAY_POLICY_{service.upper()}: {exc}") from exc
 
 
 def fetch_auth_keys(client: ResilientClient) -> list[tuple[str | None, str]]:
@@ -123,6 +142,7 @@ def create_admin_app(
     metrics: GatewayMetrics,
     stale_cache: StaleCache,
     edge_auth: EdgeAuth,
+    admission: Admission,
 ) -> Flask:
     """The small Flask app behind `/healthz`, `/readyz`, `/metrics` and `/gateway/upstreams`."""
     app = Flask("gateway")
@@ -161,14 +181,9 @@ def create_admin_app(
             upstream["discovery"] = describe(sources[name]) if name in sources else "custom"
         snapshot["stale_cache"] = stale_cache.stats()
         snapshot["token_keys"] = edge_auth.known_key_ids()
+        in_flight = admission.snapshot()
         snapshot["routes"] = [
-            {
-                "prefix": r.prefix,
-                "upstream": r.upstream or None,
-                "group": r.group,
-                "protected": r.protected,
-            }
-            for r in ROUTES
+            {**describe_route(r), **in_flight.get(r.group, {})} for r in admission.routes
         ]
         return jsonify(snapshot)
 

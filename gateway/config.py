@@ -38,11 +38,12 @@ class GatewaySettings(Settings):
     registry_poll_seconds: float = 0.25
     dns_refresh_seconds: float = 5.0
 
-    # Timeouts per route class (seconds); naive mode (resilience off) uses naive_timeout.
+    # Time: connect and read timeouts of one attempt (reads; a write's attempt gets its whole
+    # budget). Each route group's budget is in the route table (gateway/routes.py), tuned here
+    # with "<group>.<read_budget|write_budget|admission>=<n>,..." (e.g. "orders.write_budget=10").
     connect_timeout: float = 0.5
     read_timeout: float = 2.0
-    write_timeout: float = 5.0
-    checkout_timeout: float = 8.0
+    route_overrides: str = ""
     naive_timeout: float = 30.0
 
     # Bulkheads (in-flight calls per upstream): keep each well below the server's thread count.
@@ -50,11 +51,24 @@ class GatewaySettings(Settings):
     bulkhead_product: int = 32
     bulkhead_cart: int = 16
     bulkhead_order: int = 16
+    # Breakers, per replica: open on a failure rate or slow-call rate over a window of calls
+    # (or seconds) once it holds the minimum, or on a run of failures; one trial after the reset.
     breaker_failures: int = 5
+    breaker_failure_rate: float = 0.5
+    breaker_slow_call_rate: float = 1.0
+    breaker_slow_call_seconds: float = 1.5
+    breaker_window: str = "count"
+    breaker_window_size: int = 20
+    breaker_minimum_calls: int = 10
     breaker_reset_seconds: float = 5.0
     eject_seconds: float = 5.0
     retry_budget: float = 0.2
     retry_after_seconds: int = 5
+    # Any UpstreamPolicy field for one upstream, e.g. GATEWAY_POLICY_PRODUCT="minimum_calls=20".
+    policy_auth: str = ""
+    policy_product: str = ""
+    policy_cart: str = ""
+    policy_order: str = ""
 
     # Stale catalog fallback.
     stale_max_entries: int = 2048
@@ -87,6 +101,10 @@ class GatewaySettings(Settings):
     def upstream_spec(self, service: str) -> str:
         """The configured instance spec of `service` ("" when not set explicitly)."""
         return str(getattr(self, f"upstream_{service}", ""))
+
+    def policy_overrides(self, service: str) -> str:
+        """The `field=value,...` policy overrides of `service` ("" when none)."""
+        return str(getattr(self, f"policy_{service}", ""))
 
     def bulkhead(self, service: str) -> int:
         """The bulkhead size of `service`."""

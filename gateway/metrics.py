@@ -51,6 +51,12 @@ class GatewayMetrics:
             ["group"],
             registry=self.registry,
         )
+        self.admission_refused = Counter(
+            "breakwater_gateway_admission_refused",
+            "Requests refused at once because their route group was at its admission limit",
+            ["group"],
+            registry=self.registry,
+        )
         self.upstream_events = Counter(
             "breakwater_gateway_upstream_events",
             "What the resilient client did: rejected, retried, ejected, failure",
@@ -125,6 +131,21 @@ class ClientStateCollector(Collector):
         replicas = GaugeMetricFamily(
             "breakwater_gateway_replicas", "Replicas known per upstream", labels=["upstream"]
         )
+        failure_rate = GaugeMetricFamily(
+            "breakwater_gateway_breaker_failure_rate",
+            "Share of failed calls in the breaker's window per replica",
+            labels=["upstream", "replica"],
+        )
+        slow_rate = GaugeMetricFamily(
+            "breakwater_gateway_breaker_slow_call_rate",
+            "Share of slow calls in the breaker's window per replica",
+            labels=["upstream", "replica"],
+        )
+        next_trial = GaugeMetricFamily(
+            "breakwater_gateway_breaker_next_trial_seconds",
+            "Seconds until an open breaker's trial (0 when due; absent when closed)",
+            labels=["upstream", "replica"],
+        )
         for name, upstream in self.client.snapshot()["upstreams"].items():
             bulkhead = upstream["bulkhead"]
             in_use.add_metric([name], bulkhead["in_use"])
@@ -136,7 +157,12 @@ class ClientStateCollector(Collector):
                     [name, instance["url"]], BREAKER_STATES.get(instance["breaker"], 2)
                 )
                 outstanding.add_metric([name, instance["url"]], instance["outstanding"])
-        yield from (breaker, outstanding, in_use, limit, rejected, replicas)
+                failure_rate.add_metric([name, instance["url"]], instance["failure_rate"])
+                slow_rate.add_metric([name, instance["url"]], instance["slow_call_rate"])
+                if instance["next_trial_in"] is not None:
+                    next_trial.add_metric([name, instance["url"]], instance["next_trial_in"])
+        yield from (breaker, outstanding, in_use, limit, rejected, replicas, failure_rate, slow_rate,
+                    next_trial)
 
 
 class ClientEventRecorder:
@@ -168,6 +194,6 @@ class ClientEventRecorder:
         # The client's `failure` event names the replica only.
         if self.client is not None and url:
             for name, upstream in list(self.client.upstreams.items()):
-                if url in upstream._instances:  # noqa: SLF001 - read-only lookup
+                if upstream.instance(url) is not None:
                     return name
         return "unknown"

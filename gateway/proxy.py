@@ -16,13 +16,21 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
+from gateway.admission import Admission, overloaded
 from gateway.config import GatewaySettings
 from gateway.edge import EdgeAuth, LoginRateLimiter, check_header_limits, client_ip, request_id
 from gateway.fallback import STALE_HEADERS, StaleCache
 from gateway.metrics import GatewayMetrics
-from gateway.routes import Route, match_route
+from gateway.routes import READ_METHODS, ROUTES, Route, match_route
 from observability.resilience import mark_fallback
 from services.common.client import ResilientClient, UpstreamError
+from services.common.deadline import (
+    DEADLINE_ENVIRON_KEY,
+    Deadline,
+    deadline_scope,
+    parse_budget,
+    spent,
+)
 from services.common.errors import ApiError, BadRequest, NotFound
 
 log = logging.getLogger("breakwater.gateway")
@@ -94,6 +102,13 @@ def error_reply(error: ApiError) -> Reply:
     return Reply(error.status, headers, body)
 
 
+def _with_retry_after(reply: Reply) -> Reply:
+    """Every 503 tells the client when to come back, so refusals do not become a busy loop."""
+    if reply.status == 503 and not any(k.lower() == "retry-after" for k, _ in reply.headers):
+        reply.headers.append(("Retry-After", "1"))
+    return reply
+
+
 class GatewayProxy:
     """The gateway's WSGI application: proxy paths here, everything else to `admin`."""
 
@@ -107,6 +122,8 @@ class GatewayProxy:
         stale_cache: StaleCache,
         metrics: GatewayMetrics,
         admin: WSGIApp,
+        routes: tuple[Route, ...] = ROUTES,
+        admission: Admission | None = None,
     ) -> None:
         self.settings, self.client, self.edge_auth = settings, client, edge_auth
         self.login_limiter, self.stale_cache, self.metrics, self.admin = (
@@ -116,12 +133,8 @@ class GatewayProxy:
             admin,
         )
         self.resilience = settings.resilience and client.resilience
-        connect = settings.connect_timeout
-        self.timeouts = {
-            "read": (connect, settings.read_timeout),
-            "write": (connect, settings.write_timeout),
-            "checkout": (connect, settings.checkout_timeout),
-        }
+        self.routes = routes
+        self.admission = admission or Admission(routes)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -129,17 +142,27 @@ class GatewayProxy:
         path = environ.get("PATH_INFO") or "/"
         if path in ADMIN_PATHS:
             return self.admin(environ, start_response)
-        route = match_route(path)
+        route = match_route(path, self.routes)
         started = time.perf_counter()
         method = environ.get("REQUEST_METHOD", "GET").upper()
         rid = request_id(environ)
+        admitted = None
         try:
+            if route is not None and route.upstream and self.resilience:
+                if not self.admission.try_enter(route.group):
+                    self.metrics.admission_refused.labels(route.group).inc()
+                    raise overloaded(route, environ)
+                admitted = route.group
             reply = self._answer(environ, route, path, method, rid)
         except ApiError as error:
             reply = error_reply(error)
         except Exception:  # noqa: BLE001 - never a stack trace to the client
             log.exception("gateway error", extra={"fields": {"request_id": rid, "path": path}})
             reply = error_reply(ApiError("the gateway hit an unexpected error; it has been logged"))
+        finally:
+            if admitted is not None:
+                self.admission.leave(admitted)
+        _with_retry_after(reply)
         reply.headers.append(("X-Request-Id", rid))
         if reply.status not in BODYLESS_STATUSES and (
             method != "HEAD" or not any(k.lower() == "content-length" for k, _ in reply.headers)
@@ -158,6 +181,12 @@ class GatewayProxy:
         check_header_limits(environ, settings.max_header_bytes, settings.max_header_count)
         if route is None or not route.upstream:
             raise NotFound(f"no route for {path}", details={"path": path})
+        # The route's budget starts now (the edge's own work counts); a caller's may be shorter.
+        budget = route.budget(method)
+        own = Deadline.after(budget)
+        caller = parse_budget(environ.get(DEADLINE_ENVIRON_KEY)) if self.resilience else None
+        if caller is not None and caller.expired:
+            raise spent(caller)
         if _DOT_SEGMENT.search(path):
             raise BadRequest("the path may not contain '.' or '..' segments", code="bad_path")
         if route.protected:
@@ -175,17 +204,22 @@ class GatewayProxy:
             target = f"{target}?{query}"
         headers = self._forward_headers(environ, rid)
         stale_ok = self.resilience and route.stale_fallback and method == "GET"
+        # A read's attempt gets the read timeout, so its one retry fits in the budget; a write
+        # gets the whole budget (it is sent twice only where the route declares it safe).
+        attempt = self.settings.read_timeout if method in READ_METHODS else budget
         try:
-            response = self.client.request(
-                route.upstream,
-                method,
-                target,
-                headers=headers,
-                body=body,
-                timeout=self.timeouts[route.timeout_class(method)],
-                idempotent=method in ("GET", "HEAD", "OPTIONS"),
-                raise_for_status=False,
-            )
+            with deadline_scope(caller):
+                response = self.client.request(
+                    route.upstream,
+                    method,
+                    target,
+                    headers=headers,
+                    body=body,
+                    timeout=(self.settings.connect_timeout, attempt),
+                    deadline=own.remaining(),
+                    idempotent=route.may_repeat(method, bool(environ.get("HTTP_IDEMPOTENCY_KEY"))),
+                    raise_for_status=False,
+                )
         except UpstreamError as error:
             # Fast refusals come by the thousand during an outage: keep them out of the log.
             quiet = error.reason in ("breaker_open", "bulkhead_full")

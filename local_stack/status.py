@@ -1,5 +1,6 @@
 """`breakwater status`: each process's liveness, readiness, CPU quota and use, its proxy's
-faults, and the gateway's view of every replica (breaker state) from `/gateway/upstreams`."""
+faults, and the gateway's view of every replica from `/gateway/upstreams`: breaker state,
+failure rate, slow-call rate over the breaker's window, and time to the next trial."""
 
 from __future__ import annotations
 
@@ -15,6 +16,42 @@ from local_stack.state import Instance, StackState, replica_number
 
 
 @dataclass
+class BreakerFigures:
+    """The gateway's breaker on one replica, as `/gateway/upstreams` reports it."""
+
+    state: str
+    failure_rate: float = 0.0
+    slow_call_rate: float = 0.0
+    calls_in_window: int = 0
+    next_trial_in: float | None = None
+    ejected_for: float = 0.0
+
+    @classmethod
+    def from_view(cls, entry: dict[str, Any]) -> BreakerFigures:
+        """From one instance entry of `/gateway/upstreams` (missing figures read as none)."""
+        wait = entry.get("next_trial_in")
+        return cls(state=str(entry.get("breaker", "")),
+                   failure_rate=float(entry.get("failure_rate") or 0.0),
+                   slow_call_rate=float(entry.get("slow_call_rate") or 0.0),
+                   calls_in_window=int(entry.get("calls_in_window") or 0),
+                   next_trial_in=None if wait is None else float(wait),
+                   ejected_for=float(entry.get("ejected_for") or 0.0))
+
+    def describe(self) -> str:
+        """One cell: "open, trial in 3.2s, 60% failed, 0% slow of 10"."""
+        parts = [self.state]
+        if self.state == "open" and self.next_trial_in is not None:
+            parts.append(f"trial in {self.next_trial_in:.1f}s")
+        elif self.state == "half-open":
+            parts.append("trial due")
+        parts.append(f"{self.failure_rate:.0%} failed, {self.slow_call_rate:.0%} slow of "
+                     f"{self.calls_in_window}")
+        if self.ejected_for:
+            parts.append(f"ejected {self.ejected_for:g}s")
+        return ", ".join(parts)
+
+
+@dataclass
 class InstanceStatus:
     """One process as `status` sees it."""
 
@@ -26,7 +63,7 @@ class InstanceStatus:
     health: str
     proxy: str = ""
     faults: list[str] = field(default_factory=list)
-    breaker: str = ""
+    breaker: BreakerFigures | None = None
     cpu: cgroups.CpuStats | None = None
 
 
@@ -64,7 +101,7 @@ def stack_status(supervisor: Supervisor, timeout: float = 1.5) -> StackStatus | 
     for instance, is_alive, ready in zip(instances, alive, health, strict=True):
         row = InstanceStatus(instance.name, instance.service, instance.pid, instance.port,
                              is_alive, ready, proxy=instance.proxy.listen if instance.proxy else "",
-                             breaker=breakers.get(instance.name, ""))
+                             breaker=breakers.get(instance.name))
         if proxies and instance.proxy:
             row.faults = _faults(proxies.get(instance.proxy.name))
         if instance.cgroup:
@@ -101,8 +138,8 @@ def _get_json(url: str, timeout: float) -> dict[str, Any] | None:
         return None
 
 
-def _breakers(state: StackState, upstreams: dict[str, Any] | None) -> dict[str, str]:
-    """Instance name -> the gateway's breaker state for it (matched by proxy URL)."""
+def _breakers(state: StackState, upstreams: dict[str, Any] | None) -> dict[str, BreakerFigures]:
+    """Instance name -> the gateway's breaker figures for it (matched by proxy URL)."""
     if not upstreams:
         return {}
     by_url = {}
@@ -115,10 +152,7 @@ def _breakers(state: StackState, upstreams: dict[str, Any] | None) -> dict[str, 
         for entry in upstream.get("instances", []):
             name = by_url.get(str(entry.get("url", "")).rstrip("/"))
             if name:
-                state_text = str(entry.get("breaker", ""))
-                if entry.get("ejected_for"):
-                    state_text += f", ejected {entry['ejected_for']}s"
-                found[name] = state_text
+                found[name] = BreakerFigures.from_view(entry)
     return found
 
 

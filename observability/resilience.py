@@ -15,6 +15,7 @@ from opentelemetry.trace import Span, Status, StatusCode, TracerProvider, format
 BREAKER_STATE = "breakwater.breaker.state"
 BREAKER_REJECTED = "breakwater.breaker.rejected"
 BULKHEAD_REJECTED = "breakwater.bulkhead.rejected"
+DEADLINE_EXCEEDED = "breakwater.deadline.exceeded"
 RETRY = "breakwater.retry"
 EJECTED = "breakwater.instance.ejected"
 UPSTREAM_FAILURE = "breakwater.upstream.failure"
@@ -64,7 +65,8 @@ class TracingListener:
 
     @staticmethod
     def _on_rejected(span: Span, *, service: str = "", reason: str = "", **rest: Any) -> None:
-        name = BULKHEAD_REJECTED if reason == "bulkhead_full" else BREAKER_REJECTED
+        name = {"bulkhead_full": BULKHEAD_REJECTED,
+                "deadline_exceeded": DEADLINE_EXCEEDED}.get(reason, BREAKER_REJECTED)
         span.add_event(name, _clean({"upstream": service, "reason": reason, **rest}))
         span.set_attribute("breakwater.rejected", reason)
 

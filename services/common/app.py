@@ -3,7 +3,8 @@
 `build_app` gives a Flask app with: settings in `app.config["SETTINGS"]`, JSON errors for
 everything, a request size limit (413), a media-type check (415), the service's database with
 its own migrations, token verification, OpenAPI 3 from the marshmallow schemas at
-`/openapi.json`, and `/healthz`, `/readyz`, `/metrics`.
+`/openapi.json`, `/healthz`, `/readyz`, `/metrics`, and the caller's deadline
+(`X-Breakwater-Deadline-Ms`, see `services.common.deadline`) as the request's deadline.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from prometheus_client import (
 from observability.tracing import init_tracing
 from services.common.config import ServiceSettings
 from services.common.db import database_reachable, engine_options, prepare_sqlite_path
+from services.common.deadline import DEADLINE_HEADER, enter, leave, parse_budget, spent
 from services.common.errors import ApiError, register_error_handlers
 from services.common.logs import configure_logging
 from services.common.tokens import EXTENSION_KEY, TokenVerifier
@@ -65,6 +67,22 @@ def _check_media_type() -> None:
             code="unsupported_media_type",
             status=415,
         )
+
+
+def _enter_deadline() -> None:
+    """Serve the request under the budget its caller sent; 504 at once when none is left."""
+    deadline = parse_budget(request.headers.get(DEADLINE_HEADER))
+    if deadline is None:
+        return
+    if deadline.expired:
+        raise spent(deadline)
+    g._breakwater_deadline = enter(deadline)
+
+
+def _leave_deadline(_error: BaseException | None) -> None:
+    token = g.pop("_breakwater_deadline", None)
+    if token is not None:
+        leave(token)
 
 
 class ErrorBodySchema(ma.Schema):
@@ -162,9 +180,12 @@ def build_app(
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(), whose own HTTP error handler this replaces
-    app.before_request(_check_media_type)
     metrics = _Metrics(settings.service_name)
     metrics.install(app)
+    # Every ResilientClient call made while serving the request stops at its deadline.
+    app.before_request(_enter_deadline)
+    app.teardown_request(_leave_deadline)
+    app.before_request(_check_media_type)
 
     init_tracing(settings.service_name, app, instance_id=settings.instance_id,
                  environment=settings.environment)

@@ -1,11 +1,19 @@
 """The resilient HTTP client for every call between processes (services and the gateway).
 
-Calls go to an upstream service by name (see `services.common.upstream`): the bulkhead admits
-or refuses at once, the least-busy usable instance is chosen, its breaker guards the attempt,
-and an idempotent call that fails is retried once on another instance within the retry
-budget. An instance that refuses connections is ejected while others serve. With
-`resilience=False` the same calls go out naively: no bulkhead, no breaker, no retry and long
-timeouts — the baseline the experiments compare against.
+Calls go to an upstream service by name (see `services.common.upstream`). Every call has a
+deadline: its own budget (`deadline=`, else the policy's), cut to the deadline of the request
+being served (`services.common.deadline`), and sent downstream in `X-Breakwater-Deadline-Ms`.
+The bulkhead admits or refuses at once; the replica whose breaker trial is due, else the
+least-busy closed one, is chosen; its breaker guards the attempt, and one attempt's whole
+answer is bounded (`services.common.watchdog`), not each socket read.
+
+A failed call is sent again at most once, within the retry budget and the deadline: on another
+replica when the caller declared it safe to repeat (`idempotent=`, never inferred from headers)
+or when nothing reached the first replica (refused, breaker open); on the same replica with a
+fresh connection when a reused keep-alive connection turned out stale and the call may repeat.
+`UpstreamError.uncertain` says whether any attempt may have reached the server. With
+`resilience=False` the same calls go out naively: no bulkhead, no breaker, no retry, no
+deadline and long timeouts, the baseline the experiments compare against.
 """
 
 from __future__ import annotations
@@ -17,7 +25,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pybreaker
 import urllib3
 from opentelemetry import propagate
 from urllib3.exceptions import (
@@ -29,20 +36,29 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
+from services.common.breaker import BreakerOpen
+from services.common.deadline import DEADLINE_HEADER, Deadline, current_deadline
 from services.common.discovery import instance_source
-from services.common.errors import ApiError
 from services.common.resilience import ClientListener, Events
 from services.common.upstream import Instance, InstanceSource, Upstream, UpstreamPolicy
+from services.common.upstream_errors import (
+    FAILED_DEPENDENCY_HEADER,
+    UpstreamError,
+    UpstreamTimedOut,
+    UpstreamUnavailable,
+)
+from services.common.watchdog import Watch, watching
 
 __all__ = [
-    "FAILED_DEPENDENCY_HEADER", "ResilientClient", "build_client", "UpstreamError", "UpstreamPolicy",
-    "UpstreamResponse", "UpstreamTimedOut", "UpstreamUnavailable",
+    "DEADLINE_HEADER", "FAILED_DEPENDENCY_HEADER", "ResilientClient", "build_client", "UpstreamError",
+    "UpstreamPolicy", "UpstreamResponse", "UpstreamTimedOut", "UpstreamUnavailable",
 ]
 
-FAILED_DEPENDENCY_HEADER = "X-Breakwater-Failed-Dependency"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_ATTEMPTS = 2  # the first send and at most one more
+MIN_ATTEMPT_SECONDS = 0.005  # less budget than this left: do not start another attempt
 # A pooled keep-alive connection the server closed just as we reused it fails like this,
-# before any response byte: safe to send again on a fresh connection when the call may repeat.
+# before any response byte.
 STALE_CONNECTION_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 # What `retries=False, redirect=False` becomes inside urllib3, built once: urlopen would build
 # it on every call (Retry objects are immutable; increment() returns new ones).
@@ -50,49 +66,16 @@ NO_RETRIES = Retry.from_int(False, redirect=False)
 _TIMEOUTS: dict[tuple[float, float], urllib3.Timeout] = {}
 
 
-def _timeout(connect: float, read: float) -> urllib3.Timeout:
-    """A shared `urllib3.Timeout` per (connect, read): urllib3 clones it per connection."""
+def _timeout(connect: float, read: float, *, shared: bool) -> urllib3.Timeout:
+    """A `urllib3.Timeout`, shared per (connect, read) for the settings' own few pairs."""
+    if not shared:
+        return urllib3.Timeout(connect=connect, read=read)
     timeout = _TIMEOUTS.get((connect, read))
     if timeout is None:
         timeout = urllib3.Timeout(connect=connect, read=read)
-        if len(_TIMEOUTS) < 64:  # the settings' few pairs; odd one-off values are not kept
+        if len(_TIMEOUTS) < 64:
             _TIMEOUTS[(connect, read)] = timeout
     return timeout
-
-
-class UpstreamError(ApiError):
-    """A call to another service failed; names the service so the caller's caller can tell."""
-
-    def __init__(self, service: str, message: str, *, reason: str, status: int, code: str,
-                 retry_after: int | None = None, instance: str | None = None) -> None:
-        details = {"service": service, "reason": reason}
-        if instance:
-            details["instance"] = instance
-        super().__init__(message, code=code, status=status, details=details, retry_after=retry_after,
-                         headers={FAILED_DEPENDENCY_HEADER: service})
-        self.service, self.reason, self.instance = service, reason, instance
-
-
-class UpstreamUnavailable(UpstreamError):
-    """503: the service cannot answer now (breaker open, bulkhead full, refused, 5xx)."""
-
-    def __init__(self, service: str, reason: str, message: str | None = None, *,
-                 retry_after: int = 5, instance: str | None = None) -> None:
-        super().__init__(
-            service, message or f"the {service} service is unavailable ({reason}); try again shortly",
-            reason=reason, status=503, code=f"{service}_unavailable", retry_after=retry_after,
-            instance=instance,
-        )
-
-
-class UpstreamTimedOut(UpstreamError):
-    """504: the service did not answer within the read timeout."""
-
-    def __init__(self, service: str, timeout: float, *, instance: str | None = None) -> None:
-        super().__init__(
-            service, f"the {service} service did not answer within {timeout:g}s; try again shortly",
-            reason="timeout", status=504, code=f"{service}_timeout", retry_after=2, instance=instance,
-        )
 
 
 @dataclass
@@ -110,22 +93,32 @@ class UpstreamResponse:
         return jsonlib.loads(self.data) if self.data else None
 
 
-class _ServerError(Exception):
-    """A 5xx that is the instance's own fault: raised inside the breaker so it counts."""
-
-    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
-        super().__init__(f"server error {response.status}")
-        self.response = response
-
-
 @dataclass(frozen=True)
 class _Call:
     method: str
     path: str
     headers: urllib3.HTTPHeaderDict
     body: bytes | None
-    repeatable: bool  # idempotent, or carrying an Idempotency-Key
+    repeatable: bool  # declared safe to send twice by the caller
     decode_content: bool
+
+
+@dataclass(frozen=True)
+class _Plan:
+    connect: float
+    read: float
+    deadline: Deadline  # the call's own budget, or the caller's deadline if that comes first
+    own_expires: float  # when the call's own budget ends
+
+
+@dataclass
+class _Attempt:
+    """What one send did: an answer (and whether it was the replica's own 5xx) or an error."""
+
+    response: UpstreamResponse | None = None
+    own_failure: bool = False
+    error: UpstreamError | None = None
+    stale: bool = False  # a reused keep-alive connection failed before any answer
 
 
 class ResilientClient:
@@ -155,15 +148,18 @@ class ResilientClient:
         body: bytes | None = None,
         json: Any = None,
         timeout: tuple[float, float] | None = None,
+        deadline: float | None = None,
         idempotent: bool | None = None,
         raise_for_status: bool = True,
         decode_content: bool = True,
     ) -> UpstreamResponse:
         """Send one request to `service`; see the module docstring for what protects it.
 
-        4xx answers are returned. 5xx answers raise `UpstreamUnavailable` unless
-        `raise_for_status=False` (a proxy forwards them). `decode_content=False` keeps a
-        compressed body as sent, with its Content-Encoding.
+        `timeout` is (connect, read) of one attempt; `deadline` the seconds the whole call may
+        take (default: the policy's). `idempotent` declares the call safe to send twice
+        (default: GET, HEAD, OPTIONS). 4xx answers are returned; 5xx answers raise
+        `UpstreamUnavailable` unless `raise_for_status=False` (a proxy forwards them).
+        `decode_content=False` keeps a compressed body as sent, with its Content-Encoding.
         """
         upstream = self.upstreams.get(service)
         if upstream is None:
@@ -174,126 +170,190 @@ class ResilientClient:
             send_headers.setdefault("Content-Type", "application/json")
         propagate.inject(send_headers)
         method = method.upper()
-        if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS
         call = _Call(method, path, send_headers, body,
-                     repeatable=idempotent or "Idempotency-Key" in send_headers,
+                     repeatable=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
                      decode_content=decode_content)
         if not self.resilience:
+            send_headers.discard(DEADLINE_HEADER)
             return self._naive(upstream, call, raise_for_status)
+        policy = upstream.policy
+        connect, read = timeout or (policy.connect_timeout, policy.read_timeout)
+        own = Deadline.after(policy.call_budget(connect, read) if deadline is None else deadline)
+        plan = _Plan(connect, read, own.earliest(current_deadline()), own.expires_at)
         upstream.count("requests")
         upstream.budget.deposit()
+        if plan.deadline.expired:
+            upstream.count("rejections")
+            self.events.emit("rejected", service=service, reason="deadline_exceeded")
+            raise UpstreamTimedOut(service, 0.0, reason="deadline_exceeded", uncertain=False)
         if not upstream.bulkhead.try_enter():
             upstream.count("rejections")
             self.events.emit("rejected", service=service, reason="bulkhead_full")
             raise UpstreamUnavailable(service, "bulkhead_full",
                                       f"the {service} service is at its concurrency limit; try again shortly",
-                                      retry_after=1)
+                                      retry_after=1, uncertain=False)
         try:
-            return self._protected(upstream, call, timeout, idempotent, raise_for_status)
+            return self._protected(upstream, call, plan, raise_for_status)
         finally:
             upstream.bulkhead.leave()
 
-    def _protected(self, upstream: Upstream, call: _Call, timeout: tuple[float, float] | None,
-                   idempotent: bool, raise_for_status: bool) -> UpstreamResponse:
-        policy = upstream.policy
-        connect, read = timeout or (policy.connect_timeout, policy.read_timeout)
+    def _protected(self, upstream: Upstream, call: _Call, plan: _Plan,
+                   raise_for_status: bool) -> UpstreamResponse:
         tried: list[Instance] = []
+        sent = False  # whether any attempt may have reached a server
+        sends = 0
+        resend_on: Instance | None = None
         while True:
-            instance = upstream.choose(exclude=tried)
+            instance = resend_on or upstream.choose(exclude=tried, trial_ok=call.repeatable)
+            resend_on = None
             if instance is None:
-                reason = "breaker_open" if upstream.instances() else "no_instances"
-                upstream.count("rejections")
-                self.events.emit("rejected", service=upstream.name, reason=reason)
-                raise UpstreamUnavailable(upstream.name, reason, retry_after=policy.retry_after)
-            tried.append(instance)
-            try:
-                response, own_failure = self._send(upstream, instance, call, connect, read)
-            except UpstreamError as error:
-                if not self._may_retry(upstream, tried, idempotent):
-                    raise
-                self._note_retry(upstream, instance, error.reason)
-                continue
-            if own_failure and self._may_retry(upstream, tried, idempotent):
+                raise self._nobody_to_call(upstream, sent)
+            if instance not in tried:
+                tried.append(instance)
+            sends += 1
+            attempt = self._attempt(upstream, instance, call, plan)
+            error = attempt.error
+            if error is not None:
+                sent = sent or error.uncertain
+                if sends < MAX_ATTEMPTS and self._may_retry(upstream, call, plan, tried, instance,
+                                                            reached=error.uncertain, stale=attempt.stale):
+                    self._note_retry(upstream, instance, error.reason)
+                    resend_on = instance if attempt.stale else None
+                    continue
+                error.uncertain = sent
+                raise error
+            response = attempt.response
+            assert response is not None
+            if attempt.own_failure and sends < MAX_ATTEMPTS and self._may_retry(
+                    upstream, call, plan, tried, instance, reached=True, stale=False):
                 self._note_retry(upstream, instance, f"http_{response.status}")
+                sent = True
                 continue
-            response.attempts = len(tried)
+            response.attempts = sends
             if raise_for_status and response.status >= 500:
                 raise UpstreamUnavailable(upstream.name, "server_error",
                                           f"the {upstream.name} service answered {response.status}",
-                                          retry_after=policy.retry_after, instance=instance.url)
+                                          retry_after=upstream.policy.retry_after, instance=instance.url,
+                                          uncertain=True)
             return response
 
+    def _nobody_to_call(self, upstream: Upstream, sent: bool) -> UpstreamUnavailable:
+        known = bool(upstream.instances())
+        reason = "breaker_open" if known else "no_instances"
+        upstream.count("rejections")
+        self.events.emit("rejected", service=upstream.name, reason=reason)
+        retry_after = upstream.retry_after() if known else upstream.policy.retry_after
+        return UpstreamUnavailable(upstream.name, reason, retry_after=retry_after, uncertain=sent)
+
     @staticmethod
-    def _may_retry(upstream: Upstream, tried: list[Instance], idempotent: bool) -> bool:
-        # Once, on another instance, and only while the budget allows it.
-        return (idempotent and len(tried) < 2 and upstream.choose(exclude=tried) is not None
-                and upstream.budget.try_spend())
+    def _may_retry(upstream: Upstream, call: _Call, plan: _Plan, tried: list[Instance],
+                   instance: Instance, *, reached: bool, stale: bool) -> bool:
+        """Only if safe (declared repeatable, or nothing reached the server), within the
+        deadline and the retry budget: on the same replica after a stale connection, else on
+        another one."""
+        if reached and not call.repeatable:
+            return False
+        if plan.deadline.remaining() < MIN_ATTEMPT_SECONDS:
+            return False
+        if stale:
+            if not instance.breaker.admits():
+                return False
+        elif upstream.choose(exclude=tried, trial_ok=call.repeatable) is None:
+            return False
+        return upstream.budget.try_spend()
 
     def _note_retry(self, upstream: Upstream, instance: Instance, reason: str) -> None:
         upstream.count("retries")
         self.events.emit("retried", service=upstream.name, instance=instance.url, reason=reason)
 
-    @staticmethod
-    def _urlopen(instance: Instance, call: _Call, timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
-        def once() -> urllib3.BaseHTTPResponse:
-            return instance.pool.urlopen(
-                call.method, call.path, body=call.body, headers=call.headers, timeout=timeout,
-                retries=NO_RETRIES, redirect=False, assert_same_host=False,
-                decode_content=call.decode_content,
-            )
-
+    def _attempt(self, upstream: Upstream, instance: Instance, call: _Call, plan: _Plan) -> _Attempt:
+        """One send to one instance, under its breaker, bounded by a watch."""
+        name, url = upstream.name, instance.url
         try:
-            return once()
-        except ProtocolError as exc:
-            stale = any(isinstance(arg, STALE_CONNECTION_ERRORS) for arg in exc.args)
-            if not (stale and call.repeatable):
-                raise
-            return once()  # the failed connection was discarded: this one is fresh or alive
-
-    def _send(self, upstream: Upstream, instance: Instance, call: _Call, connect: float,
-              read: float) -> tuple[UpstreamResponse, bool]:
-        """One attempt on one instance: the response and whether it was the instance's fault."""
-        name, timeout = upstream.name, _timeout(connect, read)
-
-        def attempt() -> urllib3.BaseHTTPResponse:
-            response = self._urlopen(instance, call, timeout)
-            if response.status >= 500 and FAILED_DEPENDENCY_HEADER not in response.headers:
-                raise _ServerError(response)
-            return response
-
+            permit = instance.breaker.acquire()
+        except BreakerOpen:
+            return _Attempt(error=UpstreamUnavailable(name, "breaker_open", retry_after=upstream.retry_after(),
+                                                      instance=url, uncertain=False))
+        remaining = plan.deadline.remaining()
+        capped = remaining < plan.read or remaining < plan.connect
+        timeout = _timeout(min(plan.connect, remaining), min(plan.read, remaining), shared=not capped)
+        watch = Watch(plan.read, plan.deadline.expires_at, plan.own_expires)
+        call.headers[DEADLINE_HEADER] = plan.deadline.header_value()
         upstream.begin(instance)
-        error: str | None = None
+        failure: str | None = None
+        verdict = "failure"  # or "success", or "none" (the attempt says nothing about the replica)
         try:
-            raw = instance.breaker.call(attempt)
-            return UpstreamResponse(raw.status, raw.headers, raw.data, instance.url), False
-        except _ServerError as exc:
-            raw = exc.response
-            error = f"HTTP {raw.status}"
-            return UpstreamResponse(raw.status, raw.headers, raw.data, instance.url), True
-        except pybreaker.CircuitBreakerError as exc:
-            raise UpstreamUnavailable(name, "breaker_open", retry_after=upstream.policy.retry_after,
-                                      instance=instance.url) from exc
-        except NewConnectionError as exc:  # refused: a subclass of ConnectTimeoutError, so first
-            error = f"connection refused: {exc}"
-            upstream.eject(instance)
-            raise UpstreamUnavailable(name, "connection_failed", retry_after=upstream.policy.retry_after,
-                                      instance=instance.url) from exc
-        except ConnectTimeoutError as exc:
-            error = f"connect timeout: {exc}"
-            raise UpstreamUnavailable(name, "connect_timeout", retry_after=upstream.policy.retry_after,
-                                      instance=instance.url) from exc
-        except (ReadTimeoutError, TimeoutError) as exc:
-            error = f"read timeout after {read:g}s"
-            raise UpstreamTimedOut(name, read, instance=instance.url) from exc
-        except (ProtocolError, HTTPError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            raise UpstreamUnavailable(name, "connection_failed", retry_after=upstream.policy.retry_after,
-                                      instance=instance.url) from exc
+            raw, data = self._exchange(instance, call, timeout, watch)
+        except (HTTPError, OSError) as exc:
+            attempt, verdict = self._classify(upstream, instance, exc, watch, min(plan.read, remaining),
+                                              connect_capped=remaining < plan.connect)
+            failure = None if attempt.stale else f"{type(exc).__name__}: {exc}"
+            if attempt.error is not None:
+                attempt.error.__cause__ = exc
+            return attempt
+        else:
+            response = UpstreamResponse(raw.status, raw.headers, data, url)
+            own_failure = raw.status >= 500 and FAILED_DEPENDENCY_HEADER not in raw.headers
+            verdict = "failure" if own_failure else "success"
+            failure = f"HTTP {raw.status}" if own_failure else None
+            return _Attempt(response=response, own_failure=own_failure)
         finally:
-            upstream.end(instance, error)
-            if error is not None:
-                self.events.emit("failure", service=name, instance=instance.url, error=error[:300])
+            if verdict == "none":
+                instance.breaker.release(permit)
+            else:
+                instance.breaker.record(permit, failed=verdict == "failure")
+            upstream.end(instance, failure)
+            if failure is not None:
+                self.events.emit("failure", service=name, instance=url, error=failure[:300])
+
+    @staticmethod
+    def _exchange(instance: Instance, call: _Call, timeout: urllib3.Timeout,
+                  watch: Watch) -> tuple[urllib3.BaseHTTPResponse, bytes]:
+        """Send and read the whole answer; the watch cuts it off at its expiry."""
+        raw: urllib3.BaseHTTPResponse | None = None
+        with watching(watch):
+            try:
+                raw = instance.pool.urlopen(
+                    call.method, call.path, body=call.body, headers=call.headers, timeout=timeout,
+                    retries=NO_RETRIES, redirect=False, assert_same_host=False, preload_content=False,
+                    decode_content=call.decode_content,
+                )
+                data = raw.data
+            except BaseException:
+                if raw is not None:
+                    raw.release_conn()
+                raise
+            finally:
+                fired = watch.disarm()
+        if fired:
+            raw.close()  # the socket was shut down: never hand this connection out again
+            raw.release_conn()
+            raise TimeoutError("the answer did not complete within the attempt's time limit")
+        raw.release_conn()
+        return raw, data
+
+    def _classify(self, upstream: Upstream, instance: Instance, exc: BaseException, watch: Watch,
+                  read: float, *, connect_capped: bool) -> tuple[_Attempt, str]:
+        """The error of a failed send, and its verdict for the breaker."""
+        name, url, retry_after = upstream.name, instance.url, upstream.policy.retry_after
+        # Connection errors first: whatever the watch did meanwhile, nothing was sent.
+        if isinstance(exc, NewConnectionError):  # refused: a subclass of ConnectTimeoutError, so first
+            upstream.eject(instance)
+            return _Attempt(error=UpstreamUnavailable(name, "connection_failed", retry_after=retry_after,
+                                                      instance=url, uncertain=False)), "failure"
+        if isinstance(exc, ConnectTimeoutError):
+            # Cut short by the caller's deadline, a timeout says nothing about the replica.
+            return _Attempt(error=UpstreamUnavailable(name, "connect_timeout", retry_after=retry_after,
+                                                      instance=url, uncertain=False)), (
+                "none" if connect_capped else "failure")
+        if watch.fired or isinstance(exc, ReadTimeoutError | TimeoutError):
+            verdict = "none" if watch.cut_by_caller else "failure"
+            return _Attempt(error=UpstreamTimedOut(name, read, instance=url)), verdict
+        stale = (watch.reused and isinstance(exc, ProtocolError)
+                 and any(isinstance(arg, STALE_CONNECTION_ERRORS) for arg in exc.args))
+        error = UpstreamUnavailable(name, "connection_failed", retry_after=retry_after, instance=url,
+                                    uncertain=True)
+        return _Attempt(error=error, stale=stale), "none" if stale else "failure"
 
     def _naive(self, upstream: Upstream, call: _Call, raise_for_status: bool) -> UpstreamResponse:
         instance = upstream.choose(protected=False)
@@ -301,13 +361,21 @@ class ResilientClient:
             raise UpstreamUnavailable(upstream.name, "no_instances")
         seconds = upstream.policy.naive_timeout
         try:
-            raw = self._urlopen(instance, call, _timeout(seconds, seconds))
+            raw = instance.pool.urlopen(
+                call.method, call.path, body=call.body, headers=call.headers,
+                timeout=_timeout(seconds, seconds, shared=True), retries=NO_RETRIES, redirect=False,
+                assert_same_host=False, decode_content=call.decode_content,
+            )
         except NewConnectionError as exc:
-            raise UpstreamUnavailable(upstream.name, "connection_failed", instance=instance.url) from exc
-        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+            raise UpstreamUnavailable(upstream.name, "connection_failed", instance=instance.url,
+                                      uncertain=False) from exc
+        except ConnectTimeoutError as exc:
+            raise UpstreamTimedOut(upstream.name, seconds, instance=instance.url, uncertain=False) from exc
+        except ReadTimeoutError as exc:
             raise UpstreamTimedOut(upstream.name, seconds, instance=instance.url) from exc
         except (HTTPError, OSError) as exc:
-            raise UpstreamUnavailable(upstream.name, "connection_failed", instance=instance.url) from exc
+            raise UpstreamUnavailable(upstream.name, "connection_failed", instance=instance.url,
+                                      uncertain=True) from exc
         if raise_for_status and raw.status >= 500:
             raise UpstreamUnavailable(upstream.name, "server_error",
                                       f"the {upstream.name} service answered {raw.status}", instance=instance.url)

@@ -81,6 +81,11 @@ class RetryBudget:
         with self._lock:
             self._tokens = min(self.cap, self._tokens + self.ratio)
 
+    @property
+    def tokens(self) -> float:
+        """Retries available now."""
+        return self._tokens
+
     def try_spend(self) -> bool:
         """Take one retry from the budget if there is one."""
         with self._lock:

@@ -1,43 +1,86 @@
 """An upstream service as the resilient client sees it: its instances and their health.
 
 Per upstream: a bulkhead, a retry budget and counters. Per instance: a pooled urllib3
-connection pool, a concurrent-safe pybreaker breaker, an outstanding-request count for
-least-outstanding balancing, and an ejection deadline.
+connection pool, a breaker judging it by failure and slow-call rate, an outstanding-request
+count for least-outstanding balancing, and an ejection deadline.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import pybreaker
 import urllib3
 
-from services.common.breaker import ConcurrentBreaker
+from services.common.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, BreakerPolicy
 from services.common.resilience import BreakerListener, Bulkhead, Events, RetryBudget
+from services.common.watchdog import pool_for
 
 InstanceSource = Sequence[str] | Callable[[], Sequence[str]]
 
 
 @dataclass(frozen=True)
 class UpstreamPolicy:
-    """How calls to one upstream service are protected."""
+    """How calls to one upstream service are protected (every field has a sane default)."""
 
     connect_timeout: float = 0.5
-    read_timeout: float = 2.0
+    read_timeout: float = 2.0  # one attempt's whole answer, from sending to the last byte
+    call_timeout: float = 0.0  # a whole call, retry included (0: room for two attempts)
     max_concurrent: int = 32
-    failure_threshold: int = 5
+    # The breaker (see services.common.breaker): rates over a window, and a consecutive run.
+    failure_threshold: int = 5  # failures in a row that open at once (0: off)
+    failure_rate_threshold: float = 0.5
+    slow_call_rate_threshold: float = 1.0
+    slow_call_seconds: float = 1.5
+    window: str = "count"
+    window_size: int = 20
+    minimum_calls: int = 10
     reset_timeout: float = 5.0
-    retry_budget: float = 0.2
+    retry_budget: float = 0.2  # retries may add this share of the calls
+    retry_budget_initial: float = 3.0
     eject_seconds: float = 5.0
     pool_maxsize: int = 32
     retry_after: int = 5
     naive_timeout: float = 30.0
+
+    def breaker_policy(self) -> BreakerPolicy:
+        """The breaker settings of this policy."""
+        return BreakerPolicy(
+            failure_rate_threshold=self.failure_rate_threshold,
+            slow_call_rate_threshold=self.slow_call_rate_threshold,
+            slow_call_seconds=self.slow_call_seconds, window=self.window, window_size=self.window_size,
+            minimum_calls=self.minimum_calls, consecutive_failures=self.failure_threshold,
+            reset_timeout=self.reset_timeout,
+        )
+
+    def with_overrides(self, text: str) -> UpstreamPolicy:
+        """This policy with `field=value,...` applied (ValueError naming a bad part)."""
+        kinds = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            name, _, raw = (piece.strip() for piece in part.partition("="))
+            if name not in kinds or not raw:
+                raise ValueError(f"policy override {part.strip()!r}: use <field>=<value> with a field among "
+                                 f"{', '.join(kinds)}")
+            try:
+                changes[name] = kinds[name](raw)
+            except ValueError as exc:
+                raise ValueError(f"policy override {part.strip()!r}: {exc}") from exc
+        policy = replace(self, **changes)
+        policy.breaker_policy()  # refuses nonsense now, not on the first call
+        return policy
+
+    def call_budget(self, connect: float, read: float) -> float:
+        """The total budget of a call whose attempts have these timeouts."""
+        return self.call_timeout or 2 * (connect + read)
 
 
 @dataclass(eq=False)
@@ -46,7 +89,7 @@ class Instance:
 
     url: str
     pool: urllib3.HTTPConnectionPool
-    breaker: ConcurrentBreaker
+    breaker: Breaker
     listener: BreakerListener
     outstanding: int = 0
     ejected_until: float = 0.0
@@ -56,7 +99,8 @@ class Instance:
 
     @property
     def breaker_state(self) -> str:
-        return self.breaker.current_state
+        """closed, open or half-open."""
+        return self.breaker.state
 
 
 class Upstream:
@@ -65,13 +109,14 @@ class Upstream:
     def __init__(self, name: str, source: InstanceSource, policy: UpstreamPolicy,
                  events: Events, clock: Callable[[], float]) -> None:
         self.name, self.policy, self.events, self.clock = name, policy, events, clock
+        self._breaker_policy = policy.breaker_policy()
         self._source = source
         self._lock = threading.Lock()  # guards instances, counters and the round-robin cursor
         self._instances: dict[str, Instance] = {}
         self._urls: tuple[str, ...] = ()
         self._round_robin = 0
         self.bulkhead = Bulkhead(policy.max_concurrent)
-        self.budget = RetryBudget(policy.retry_budget)
+        self.budget = RetryBudget(policy.retry_budget, initial=policy.retry_budget_initial)
         self.counts = {"requests": 0, "retries": 0, "ejections": 0, "rejections": 0}
 
     def count(self, name: str) -> None:
@@ -92,37 +137,65 @@ class Upstream:
                     self._instances, self._urls = kept, urls
         return list(self._instances.values())
 
+    def instance(self, url: str) -> Instance | None:
+        """The instance at `url`, if it is one of this upstream's."""
+        return self._instances.get(url)
+
     def _new_instance(self, url: str) -> Instance:
         parts = urlsplit(url)
-        pool_class = urllib3.HTTPSConnectionPool if parts.scheme == "https" else urllib3.HTTPConnectionPool
-        pool = pool_class(parts.hostname, parts.port, maxsize=self.policy.pool_maxsize, block=False,
-                          retries=False)
+        pool = pool_for(parts.scheme, parts.hostname or "127.0.0.1", parts.port, self.policy.pool_maxsize)
         listener = BreakerListener(self.name, url, self.events)
-        breaker = ConcurrentBreaker(
-            fail_max=self.policy.failure_threshold, reset_timeout=self.policy.reset_timeout,
-            listeners=[listener], name=f"{self.name}:{url}", throw_new_error_on_trip=False,
-        )
+        breaker = Breaker(f"{self.name}:{url}", self._breaker_policy, listeners=[listener], clock=self.clock)
         return Instance(url=url, pool=pool, breaker=breaker, listener=listener)
 
-    def choose(self, exclude: Iterable[Instance] = (), protected: bool = True) -> Instance | None:
-        """The least-busy usable instance (round robin among equals), or None."""
+    def choose(self, exclude: Iterable[Instance] = (), protected: bool = True,
+               trial_ok: bool = True) -> Instance | None:
+        """The instance for the next attempt, or None when none may be called.
+
+        A replica whose trial is due gets it first (when `trial_ok`: the call may be sent again
+        elsewhere if the trial fails, or nothing else is closed), so a recovered replica rejoins
+        while others serve. Otherwise the least busy closed replica, round robin among equals.
+        """
         candidates = [i for i in self.instances() if i not in exclude]
-        if protected:
-            now = self.clock()
-            usable = [i for i in candidates
-                      if i.ejected_until <= now and i.breaker_state == pybreaker.STATE_CLOSED]
-            if not usable:
-                # No closed breaker: an instance whose open window has passed gets its trial.
-                usable = [i for i in candidates if i.ejected_until <= now and i.breaker.admits()]
-        else:
-            usable = candidates
-        if not usable:
+        if not protected:
+            return self._round_robin_pick(candidates)
+        now = self.clock()
+        closed, trials = [], []
+        for instance in candidates:
+            if instance.ejected_until > now:
+                continue
+            state = instance.breaker_state  # one look each: it may turn half-open by time here
+            if state == CLOSED:
+                closed.append(instance)
+            elif state == HALF_OPEN:
+                trials.append(instance)
+        if trials and (trial_ok or not closed):
+            due = [i for i in trials if i.breaker.trial_due()]
+            if due:
+                return self._round_robin_pick(due)
+        if not closed:
             return None
         with self._lock:
             self._round_robin += 1
-            start = self._round_robin % len(usable)
-            ordered = usable[start:] + usable[:start]
-            return ordered[0] if not protected else min(ordered, key=lambda i: i.outstanding)
+            start = self._round_robin % len(closed)
+            ordered = closed[start:] + closed[:start]
+            return min(ordered, key=lambda i: i.outstanding)
+
+    def _round_robin_pick(self, instances: list[Instance]) -> Instance | None:
+        if not instances:
+            return None
+        with self._lock:
+            self._round_robin += 1
+            return instances[self._round_robin % len(instances)]
+
+    def seconds_to_next_trial(self) -> float:
+        """The soonest any instance may be tried again (for `Retry-After`)."""
+        waits = [w for w in (i.breaker.next_trial_in() for i in self.instances()) if w is not None]
+        return min(waits) if waits else float(self.policy.retry_after)
+
+    def retry_after(self) -> int:
+        """Whole seconds a refused caller should wait (at least one)."""
+        return max(1, math.ceil(self.seconds_to_next_trial()))
 
     def begin(self, instance: Instance) -> None:
         """Count a call going out to `instance`."""
@@ -142,7 +215,7 @@ class Upstream:
         """Take a refusing instance out for a while, unless it is the last one able to serve."""
         now = self.clock()
         others = [i for i in self.instances() if i is not instance and i.ejected_until <= now
-                  and i.breaker_state != pybreaker.STATE_OPEN]
+                  and i.breaker_state != OPEN]
         if others:
             instance.ejected_until = now + self.policy.eject_seconds
             self.count("ejections")
@@ -154,25 +227,25 @@ class Upstream:
         now = self.clock()
         with self._lock:
             counts = dict(self.counts)
+        instances = []
+        for i in self.instances():
+            breaker = i.breaker.view()
+            instances.append({
+                "url": i.url,
+                "breaker": breaker.pop("state"),
+                **breaker,
+                "outstanding": i.outstanding,
+                "ejected_for": round(max(0.0, i.ejected_until - now), 3),
+                "served": i.served,
+                "failures": i.failures,
+                "recent_errors": list(i.recent_errors),
+                "breaker_changes": [{"at": at, "from": old, "to": new} for at, old, new in i.listener.changes],
+            })
         return {
             "policy": asdict(self.policy),
             "bulkhead": {"limit": self.bulkhead.limit, "in_use": self.bulkhead.in_use,
                          "rejected": self.bulkhead.rejected},
+            "retry_budget": round(self.budget.tokens, 2),
             "counts": counts,
-            "instances": [
-                {
-                    "url": i.url,
-                    "breaker": i.breaker_state,
-                    "failures_in_a_row": i.breaker.fail_counter,
-                    "outstanding": i.outstanding,
-                    "ejected_for": round(max(0.0, i.ejected_until - now), 3),
-                    "served": i.served,
-                    "failures": i.failures,
-                    "recent_errors": list(i.recent_errors),
-                    "breaker_changes": [
-                        {"at": at, "from": old, "to": new} for at, old, new in i.listener.changes
-                    ],
-                }
-                for i in self.instances()
-            ],
+            "instances": instances,
         }

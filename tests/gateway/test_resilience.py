@@ -226,7 +226,7 @@ def test_slow_upstream_times_out_with_504(start_gateway, upstreams, bearer):
 def test_checkout_gets_the_longer_timeout(start_gateway, upstreams, bearer):
     order = upstreams["order"]
     order.answer(hang=True)
-    gateway = start_gateway(read_timeout=0.2, checkout_timeout=5)
+    gateway = start_gateway(read_timeout=0.2, route_overrides="orders.write_budget=5")
     result: dict[str, object] = {}
     thread = threading.Thread(
         target=lambda: result.update(r=gateway.post("/api/v1/orders", headers=bearer, json={}))

@@ -97,6 +97,8 @@ def test_up_status_scale_down(supervisor: Supervisor) -> None:
 
     status = stack_status(supervisor)
     assert status is not None and status.healthy
+    breakers = {i.name: i.breaker for i in status.instances if i.breaker is not None}
+    assert breakers["product-1"].state == "closed" and breakers["product-1"].failure_rate == 0.0
     if detect_backend().available:
         product = next(i for i in status.instances if i.name == "product-1")
         assert product.cpu is not None and product.cpu.cpus == 0.5 and product.cpu.usage_s > 0

@@ -1,0 +1,86 @@
+"""Admission limits per route group: a storm on cart cannot take every gateway worker thread.
+
+Clients that send a cart request's headers and then its body very slowly hold a gateway worker
+each while it reads; the upstream bulkhead cannot help (no upstream call has started). With
+the group's admission limit the excess is refused at once and catalog reads keep flowing.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import requests
+
+from tests.gateway.fakes import RunningGateway
+from tests.support.processes import wait_until
+
+WORKERS, CART_ADMISSION, STORM = 6, 2, 6
+
+
+@contextmanager
+def slow_body(gateway: RunningGateway, headers: dict[str, str]) -> Iterator[socket.socket]:
+    """A cart POST whose headers are sent and whose 100-byte body never arrives."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    lines = ["POST /api/v1/cart/items HTTP/1.1", f"Host: {host}", "Content-Type: application/json",
+             "Content-Length: 100", *(f"{k}: {v}" for k, v in headers.items())]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b'{"product_id": ')
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def answer_of(sock: socket.socket) -> str:
+    """The status line the gateway sent back, or "" if it has not answered."""
+    sock.settimeout(0.05)
+    try:
+        return sock.recv(4096).decode("latin-1")
+    except (TimeoutError, BlockingIOError):
+        return ""
+
+
+def catalog_reads(gateway: RunningGateway, count: int) -> list[int | None]:
+    statuses: list[int | None] = []
+    for number in range(count):
+        try:
+            statuses.append(gateway.get(f"/api/v1/products/{number}", timeout=2).status_code)
+        except requests.RequestException:
+            statuses.append(None)
+    return statuses
+
+
+def test_a_slow_body_storm_on_cart_is_refused_past_its_admission_limit(start_gateway, upstreams, bearer):
+    gateway = start_gateway(threads=WORKERS, route_overrides=f"cart.admission={CART_ADMISSION}")
+    with ExitStack() as stack:
+        storm = [stack.enter_context(slow_body(gateway, bearer)) for _ in range(STORM)]
+        answers: dict[int, str] = {}
+
+        def refused_count() -> int:
+            for number, sock in enumerate(storm):
+                if number not in answers:
+                    text = answer_of(sock)
+                    if text:
+                        answers[number] = text
+            return len(answers)
+
+        wait_until(lambda: refused_count() == STORM - CART_ADMISSION, timeout=10,
+                   message="the requests past the cart limit are refused")
+        for text in answers.values():
+            assert text.startswith("HTTP/1.1 503")
+            assert "Retry-After: 1" in text and "overloaded" in text
+        assert catalog_reads(gateway, 10) == [200] * 10
+        page = gateway.get("/gateway/upstreams").json()
+        cart = next(r for r in page["routes"] if r["group"] == "cart")
+        assert (cart["in_flight"], cart["refused"]) == (CART_ADMISSION, STORM - CART_ADMISSION)
+    assert upstreams["cart"].count() == 0  # no body ever arrived: nothing went upstream
+
+
+def test_without_the_limit_the_same_storm_takes_every_worker(start_gateway, upstreams, bearer):
+    gateway = start_gateway(threads=WORKERS, route_overrides="cart.admission=100")
+    with ExitStack() as stack:
+        for _ in range(STORM):
+            stack.enter_context(slow_body(gateway, bearer))
+        assert catalog_reads(gateway, 2) == [None, None]
