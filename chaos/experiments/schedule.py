@@ -19,12 +19,15 @@ class FaultSchedule:
 
     def __init__(self, steps: Sequence[FaultStep], faults: Any, started: float, *,
                  clock: Callable[[], float] = time.time,
-                 log: Callable[[str], None] = lambda _: None) -> None:
+                 log: Callable[[str], None] = lambda _: None,
+                 on_change: Callable[[list[dict[str, Any]]], None] = lambda _records: None
+                 ) -> None:
         self.steps = list(steps)
         self.faults = faults
         self.started = started
         self.clock = clock
         self.log = log
+        self.on_change = on_change  # told each time a fault starts or ends (progress file)
         self.records: list[dict[str, Any]] = [
             {"target": s.target, "kind": s.kind, "label": s.label(), "planned_start": s.at,
              "planned_end": s.until, "start": None, "end": None, "proxies": [], "error": None}
@@ -68,6 +71,7 @@ class FaultSchedule:
         except Exception as exc:  # noqa: BLE001 - recorded; the run goes on and rollback cleans
             record["error"] = f"{action}: {type(exc).__name__}: {exc}"
             self.log(f"fault {action} failed: {record['error']}")
+        self.on_change([dict(r) for r in self.records])
 
     def stop(self) -> None:
         self._stop.set()
@@ -81,6 +85,7 @@ class FaultSchedule:
         for record in self.records:
             if record["start"] is not None and record["end"] is None:
                 record["end"] = now
+        self.on_change([dict(r) for r in self.records])
         try:
             self.faults.clear_all()
             return None
