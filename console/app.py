@@ -8,9 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request, stream_with_context
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from chaos.client import ToxiproxyClient
 from chaos.faults import Faults
 from console.controls import FaultControls, FaultRequestError, parse_fault_request, parse_target
+from console.exporter import fault_metrics, render
 from console.guard import TOKEN_HEADER, PageTokens, host_allowed, same_origin
 from console.hub import Hub, TooManyListeners
 from console.settings import ConsoleSettings
@@ -41,6 +44,7 @@ def create_app(settings: ConsoleSettings | None = None, *, controls: FaultContro
     hub = Hub(watch.read, settings.poll_seconds, settings.max_streams)
     tokens = tokens or PageTokens()
     allowed_hosts = settings.host_names()
+    registry = fault_metrics(ToxiproxyClient(settings.toxiproxy_url or None, timeout=2.0))
 
     app = Flask("console")
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -78,7 +82,8 @@ def create_app(settings: ConsoleSettings | None = None, *, controls: FaultContro
     @app.get("/")
     def page() -> str:
         return render_template("console.html", token=tokens.issue(), sources=watch.describe(),
-                               jaeger_url=settings.jaeger_url, interval=settings.poll_seconds)
+                               jaeger_url=settings.jaeger_link or settings.jaeger_url,
+                               interval=settings.poll_seconds)
 
     @app.get("/stream")
     def stream() -> Response:
@@ -129,6 +134,10 @@ def create_app(settings: ConsoleSettings | None = None, *, controls: FaultContro
     def reset_faults() -> Response:
         controls.reset()
         return jsonify({"reset": True})
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(render(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -32,6 +32,8 @@ class ConsoleSettings(Settings):
     toxiproxy_url: str = ""
     # Jaeger's query service; when set, traces come from it instead of span files.
     jaeger_url: str = ""
+    # Jaeger's UI as a browser reaches it, when that differs (compose: http://localhost:16686).
+    jaeger_link: str = ""
     # Span files (local mode); "" means <var>/traces.
     traces_dir: str = ""
     # The running experiment's progress file; "" means <var>/experiment-progress.json.

@@ -134,3 +134,33 @@ def test_a_trace_opens_as_a_waterfall(console) -> None:
     assert console.get("/api/traces/zz-top", base_url=ORIGIN).status_code == 400
     missing = console.get("/api/traces/" + "f" * 32, base_url=ORIGIN)
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "trace_not_found"
+
+
+def test_metrics_export_the_active_faults(console, shop: Api) -> None:
+    shop.post("/proxies/cart/toxics", json={"type": "latency", "attributes": {"latency": 5}})
+    shop.post("/proxies/product-2", json={"enabled": False})
+    text = console.get("/metrics", base_url=ORIGIN).get_data(as_text=True)
+    assert "breakwater_fault_proxy_reachable 1.0" in text
+    assert 'breakwater_fault_proxy_toxics{proxy="cart",stream="downstream",type="latency"} 1.0' \
+        in text
+    assert 'breakwater_fault_proxy_enabled{proxy="product-2"} 0.0' in text
+    assert 'breakwater_fault_proxy_enabled{proxy="cart"} 1.0' in text
+
+
+def test_a_source_that_does_not_answer_is_named_not_hidden(server, tmp_path: Path) -> None:
+    from chaos.faults import Faults
+    from console.controls import FaultControls
+    from console.watch import Watch
+    from tests.support.processes import free_port
+
+    settings = ConsoleSettings(gateway_admin_url=f"http://127.0.0.1:{free_port()}",
+                               toxiproxy_url=server.url, traces_dir=str(tmp_path))
+    watch = Watch(settings, FaultControls(Faults(server.url)))
+    try:
+        update = watch.read()
+    finally:
+        watch.close()
+    assert update["breakers"] is None and update["traffic"] is None
+    assert update["sources"]["gateway"]["ok"] is False
+    assert "not answering" in update["sources"]["gateway"]["error"]
+    assert update["sources"]["faults"] == {"ok": True}
