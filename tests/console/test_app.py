@@ -164,3 +164,13 @@ def test_a_source_that_does_not_answer_is_named_not_hidden(server, tmp_path: Pat
     assert update["sources"]["gateway"]["ok"] is False
     assert "not answering" in update["sources"]["gateway"]["error"]
     assert update["sources"]["faults"] == {"ok": True}
+
+
+def test_the_chart_library_is_the_vendored_npm_release_with_its_licence() -> None:
+    vendor = Path(__file__).resolve().parents[2] / "console" / "static" / "vendor" / "uplot"
+    declared = (vendor / "VERSION").read_text().split()[1]
+    header = (vendor / "uPlot.iife.min.js").read_text()[:200]
+    assert f"(v{declared})" in header, "refresh with `make vendor-uplot`"
+    assert "MIT License" in (vendor / "LICENSE").read_text()
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert f"UPLOT_VERSION ?= {declared}" in makefile
