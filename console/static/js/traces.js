@@ -7,7 +7,8 @@
                   order: "#b07aa1", loadtest: "#9c755f", experiment: "#edc948"};
 
   function item(trace) {
-    return el("li", {dataset: {trace: trace.id, error: trace.error ? "yes" : "no"}},
+    return el("li", {dataset: {trace: trace.id, error: trace.error ? "yes" : "no",
+                               duration: String(trace.duration_ms)}},
       el("button", {type: "button", class: "trace-link", onclick: () => open(trace.id)},
         el("span", {class: "duration"}, C.ms(trace.duration_ms)), " ",
         el("span", {class: "name"}, trace.name), " ",
