@@ -6,12 +6,14 @@ runs at the end (also on Ctrl-C or an error): every toxic removed, every proxy e
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from chaos.experiments.model import FaultStep
+from chaos.faults import fault_name
 
 
 class FaultSchedule:
@@ -63,6 +65,8 @@ class FaultSchedule:
             if action == "apply":
                 record["proxies"] = list(self.faults.apply(step.target, step.kind, **step.params))
                 record["start"] = self.clock() - self.started
+                if step.until is not None:
+                    self._announce(step, record["proxies"])
                 self.log(f"fault on: {step.label()} at {record['start']:.1f}s")
             else:
                 self.faults.undo(step.target, step.kind, step.params.get("stream", "downstream"))
@@ -72,6 +76,16 @@ class FaultSchedule:
             record["error"] = f"{action}: {type(exc).__name__}: {exc}"
             self.log(f"fault {action} failed: {record['error']}")
         self.on_change([dict(r) for r in self.records])
+
+    def _announce(self, step: FaultStep, proxies: list[str]) -> None:
+        """Note in the proxy's event log when the fault ends (watchers show the time left);
+        only a note: a proxy without an event log, or a failure here, changes nothing."""
+        announce = getattr(self.faults, "announce_until", None)
+        if announce is None:
+            return
+        name = fault_name(step.kind, step.params.get("stream", "downstream"))
+        with contextlib.suppress(Exception):
+            announce(proxies, name, self.started + float(step.until or 0))
 
     def stop(self) -> None:
         self._stop.set()

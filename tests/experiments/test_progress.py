@@ -59,6 +59,23 @@ def test_the_fault_schedule_reports_each_start_and_end(tmp_path: Path) -> None:
     assert read(path)["faults"][0]["end"] == 0.0 and read(path)["faults"][0]["label"]
 
 
+def test_the_schedule_notes_when_each_timed_fault_ends() -> None:
+    class Announcing(FakeFaults):
+        def announce_until(self, proxies: list[str], fault: str, until: float) -> bool:
+            self.calls.append(("announce", tuple(proxies), fault, until))
+            return True
+
+    faults, clock = Announcing(), Clock()
+    steps = [FaultStep("cart", "latency", 0.0, 12.5, {"ms": 300, "stream": "upstream"}),
+             FaultStep("product", "down", 0.0, None)]
+    schedule = FaultSchedule(steps, faults, started=clock.now, clock=clock)
+    schedule._do("apply", 0)  # noqa: SLF001 - one action, without the schedule's waits
+    schedule._do("apply", 1)  # noqa: SLF001
+    notes = [c for c in faults.calls if c[0] == "announce"]
+    assert notes == [("announce", ("cart",), "latency_upstream", clock.now + 12.5)]
+    assert all(r["error"] is None for r in schedule.records)
+
+
 def test_a_run_that_fails_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     class NoStack:
         def ensure(self, options, log):  # noqa: ANN001, ANN201
