@@ -45,6 +45,7 @@ COPY observability ./observability
 COPY loadtests ./loadtests
 COPY local_stack ./local_stack
 COPY breakwater ./breakwater
+COPY console ./console
 COPY deploy/docker/entrypoint.sh deploy/docker/*.py /opt/breakwater/
 RUN python -m compileall -q /app /opt/breakwater \
  && chmod 0755 /opt/breakwater/entrypoint.sh

@@ -7,8 +7,11 @@ PYTEST_ARGS ?=
 
 DEMO_ARGS ?=
 BENCH_ARGS ?=
+# The console's chart library, vendored from npm (nothing is fetched at run time).
+UPLOT_VERSION ?= 1.6.32
+UPLOT_DIR := console/static/vendor/uplot
 
-.PHONY: install test lint demo bench up down clean help
+.PHONY: install test lint demo bench up down clean help vendor-uplot
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +40,17 @@ up: $(STAMP) ## the whole shop on 127.0.0.1 (gateway on :8080), seeded
 down: $(STAMP) ## stop what `make up` or `breakwater up` started
 	$(BIN)/breakwater down
 
+vendor-uplot: ## refresh the console's chart library from npm: make vendor-uplot UPLOT_VERSION=1.6.32
+	rm -rf build/npm-uplot && mkdir -p build/npm-uplot
+	npm install --prefix build/npm-uplot --no-save --no-audit --no-fund --ignore-scripts uplot@$(UPLOT_VERSION)
+	cp build/npm-uplot/node_modules/uplot/dist/uPlot.iife.min.js \
+	   build/npm-uplot/node_modules/uplot/dist/uPlot.min.css \
+	   build/npm-uplot/node_modules/uplot/LICENSE $(UPLOT_DIR)/
+	echo "uplot $(UPLOT_VERSION) from npm; refresh with: make vendor-uplot UPLOT_VERSION=<version>" > $(UPLOT_DIR)/VERSION
+	rm -rf build/npm-uplot
+
 help: ## this list
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
 clean: ## remove local state (databases, logs, traces, reports), keep .venv
 	rm -rf var reports

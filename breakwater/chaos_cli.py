@@ -138,7 +138,8 @@ def cmd_down(args: argparse.Namespace) -> int:
     faults = _faults(args)
     targets = faults.down(args.service)
     print(f"down: {', '.join(targets)}")
-    return _hold(args, lambda: faults.up(args.service), f"down on {args.service}")
+    return _hold(args, lambda: faults.up(args.service), f"down on {args.service}",
+                 lambda until: faults.announce_until(targets, "down", until))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -151,6 +152,8 @@ def make_fault_command(command: str) -> Callable[[argparse.Namespace], int]:
     method, options = FAULT_COMMANDS[command]
 
     def run(args: argparse.Namespace) -> int:
+        from chaos.faults import fault_name
+
         faults = _faults(args)
         params = {}
         for option in options:
@@ -163,16 +166,21 @@ def make_fault_command(command: str) -> Callable[[argparse.Namespace], int]:
         shown = " ".join(f"{k}={v}" for k, v in params.items())
         print(f"{command} on {', '.join(targets)}: {shown}")
         return _hold(args, lambda: faults.undo(args.service, method, args.stream),
-                     f"{command} on {args.service}")
+                     f"{command} on {args.service}",
+                     lambda until: faults.announce_until(targets, fault_name(method, args.stream),
+                                                         until))
 
     return run
 
 
-def _hold(args: argparse.Namespace, undo: Callable[[], Any], what: str) -> int:
-    """With `--for`, wait showing a countdown, then undo; Ctrl-C undoes at once."""
+def _hold(args: argparse.Namespace, undo: Callable[[], Any], what: str,
+          announce: Callable[[float], Any] = lambda _until: None) -> int:
+    """With `--for`, note the end in the proxy's event log (watchers show the time left), wait
+    showing a countdown, then undo; Ctrl-C undoes at once."""
     if not args.duration:
         return 0
     deadline = time.monotonic() + args.duration
+    announce(time.time() + args.duration)
     interactive = sys.stderr.isatty()
     status = 0
     try:

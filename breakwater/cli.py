@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "breakwater.experiment_cli",
     "breakwater.report_cli",
     "breakwater.demo_cli",
+    "breakwater.console_cli",
 )
 
 

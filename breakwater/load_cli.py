@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
                       help="open loop: offer this many requests a second (constant arrival)")
     load.add_argument("--host", help="gateway URL (default: the running stack's, else :8080)")
     load.add_argument("--out", help="report folder (default reports/<time>-load-<scenario>)")
+    load.add_argument("--web", nargs="?", type=int, const=8089, metavar="PORT",
+                      help="also serve Locust's own web UI on 127.0.0.1:PORT (default 8089, a "
+                      "free port when it is taken); the console links to it")
     load.set_defaults(func=run_load)
 
 
@@ -36,6 +39,29 @@ def _gateway_default() -> str:
     except Exception:  # noqa: BLE001 - no stack: the documented default
         return "http://127.0.0.1:8080"
     return "http://127.0.0.1:8080"
+
+
+def web_ui_port(wanted: int) -> int:
+    """`wanted` when it is free on 127.0.0.1, else a free port (0 also picks one)."""
+    import socket
+
+    if not 0 <= wanted <= 65535:
+        raise ValueError(f"--web port must be 0..65535, not {wanted}")
+    for port in (wanted, 0) if wanted else (0,):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise ValueError("no free port for Locust's web UI")
+
+
+def web_announce_file():
+    """Where a running web UI is announced for the console: <var>/load-web.json."""
+    from services.common.settings import var_dir
+
+    return var_dir() / "load-web.json"
 
 
 def run_load(args: argparse.Namespace) -> int:
@@ -55,6 +81,13 @@ def run_load(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.web is not None:
+        try:
+            spec.web_port, spec.web_announce = web_ui_port(args.web), str(web_announce_file())
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"Locust web UI: http://127.0.0.1:{spec.web_port} (linked from the console)")
     mode = f"open loop, {profile.rate:g} req/s offered" if profile.open_loop else "closed loop"
     print(f"load {args.scenario}: {profile.name}, {profile.peak_users} users, "
           f"{profile.duration:.0f} s, {mode} → {spec.host}")

@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "experiments, or only the --cpus given; 'none' for no quotas")
     up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness")
     up.add_argument("--cgroup-root", help="cgroup mount folder (BREAKWATER_CGROUP_ROOT)")
+    up.add_argument("--no-console", dest="console", action="store_false",
+                    help="do not start the live console (breakers, traffic, faults, traces)")
     up.set_defaults(func=_guarded(_up))
 
     down = subparsers.add_parser("down", parents=[common], help="stop the local stack")
@@ -124,7 +126,7 @@ def _up(args: argparse.Namespace) -> int:
     options = StackOptions(
         product_replicas=args.product_replicas, resilience=args.resilience == "on", db=args.db,
         port_base=args.port_base, cpus=dict(args.cpus), profile=profile,
-        ready_timeout=args.timeout,
+        ready_timeout=args.timeout, console=args.console,
     )
     supervisor = _supervisor(args, cgroup_root=args.cgroup_root)
     supervisor.up(options)
@@ -161,7 +163,8 @@ def _status(args: argparse.Namespace) -> int:
         print("no stack is running here (`breakwater up` starts one)")
         return 3
     if args.json:
-        print(json.dumps({"state": status.state.to_json(),
+        print(json.dumps({"console_url": status.state.console_url or None,
+                          "state": status.state.to_json(),
                           "instances": [dataclasses.asdict(i) for i in status.instances],
                           "upstreams": status.upstreams}, indent=2))
     else:
@@ -258,6 +261,7 @@ def print_status(status: Any, headline: str = "Breakwater stack") -> None:
     print()
     print(table([
         ["gateway", state.gateway_url],
+        ["console", state.console_url or "not started (--no-console)"],
         ["toxiproxy API", state.toxiproxy_url],
         ["registry", state.registry_file],
         ["traces", state.traces],

@@ -15,7 +15,7 @@ Faults are idempotent: asking for a latency that is already there updates it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -188,6 +188,21 @@ class Faults:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(sorted(FAULTS))}")
         return method(self, service, **params)
 
+    def announce_until(self, proxies: Iterable[str], fault: str, until: float) -> bool:
+        """Note in the fault proxy's event log that `fault` (see `fault_name`) on `proxies`
+        will be removed at the unix time `until`, so watchers can show the time left. False
+        where the server keeps no event log (the real Toxiproxy): the fault itself is the same."""
+        try:
+            for proxy in proxies:
+                self.client.request("POST", "/events", {"event": "fault_timed", "proxy": proxy,
+                                                        "fault": fault, "until": until})
+        except ToxiproxyError as exc:
+            # The real Toxiproxy answers 404 page not found (or 405): no event log there.
+            if exc.status in (404, 405):
+                return False
+            raise
+        return True
+
     def undo(self, service: str, kind: str, stream: str = "downstream") -> None:
         """Remove the fault `kind` that `apply` put on the service."""
         kind = kind.replace("-", "_")
@@ -204,6 +219,13 @@ class Faults:
             yield targets
         finally:
             self.undo(service, kind, params.get("stream", "downstream"))
+
+
+def fault_name(kind: str, stream: str = "downstream") -> str:
+    """What a fault applied with `apply(kind, stream=…)` is called on its proxies: `down` for
+    a disabled proxy, else its toxic's name (`latency_downstream`)."""
+    kind = kind.replace("-", "_")
+    return "down" if kind == "down" else f"{kind}_{stream}"
 
 
 def _non_negative(**values: int) -> None:

@@ -51,6 +51,10 @@ class LoadSpec:
     hot_slug: str | None = None
     progress: bool = True
     grace_s: float = 15.0
+    # `breakwater load --web`: Locust's own web UI on 127.0.0.1:web_port beside the run, its
+    # address written to web_announce (the console links to it) while it runs.
+    web_port: int | None = None
+    web_announce: str | None = None
 
     def profile(self) -> Profile:
         """The load profile this spec asks for."""
@@ -112,7 +116,8 @@ def run_load(spec: LoadSpec, stream: TextIO | None = None) -> dict[str, Any]:
     env = Environment(user_classes=classes, shape_class=shape, host=spec.host,
                       events=locust.events, stop_timeout=5)
     runner = env.create_local_runner()
-    env.events.init.fire(environment=env, runner=runner, web_ui=None)
+    web_ui = start_web_ui(env, spec, stream)
+    env.events.init.fire(environment=env, runner=runner, web_ui=web_ui)
     writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True)
     greenlets = [gevent.spawn(writer), gevent.spawn(stats_history, runner)]
     started = time.time()
@@ -133,10 +138,42 @@ def run_load(spec: LoadSpec, stream: TextIO | None = None) -> dict[str, Any]:
             greenlet.kill(block=False)
         finished = time.time()
         writer.close_files()
+        stop_web_ui(web_ui, spec)
         (out / "locust.html").write_text(get_html_report(env, show_download_link=False))
     result = summarise(runner.stats, profile, started, finished, spec)
     (out / "load.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def start_web_ui(env: Any, spec: LoadSpec, stream: TextIO) -> Any:
+    """Locust's web UI beside the run when `spec.web_port` is set (library mode), announced
+    in `spec.web_announce`; None otherwise."""
+    if spec.web_port is None:
+        return None
+    web_ui = env.create_web_ui(host="127.0.0.1", port=spec.web_port)
+    url = f"http://127.0.0.1:{spec.web_port}"
+    if spec.web_announce:
+        announce = Path(spec.web_announce)
+        announce.parent.mkdir(parents=True, exist_ok=True)
+        announce.write_text(json.dumps({"url": url, "pid": os.getpid(),
+                                        "scenario": spec.scenario, "out_dir": spec.out_dir}))
+    stream.write(f"Locust web UI: {url}\n")
+    stream.flush()
+    return web_ui
+
+
+def stop_web_ui(web_ui: Any, spec: LoadSpec) -> None:
+    """Stop the web UI and withdraw its announcement (only if it is still this run's)."""
+    if web_ui is None:
+        return
+    web_ui.stop()
+    if spec.web_announce:
+        announce = Path(spec.web_announce)
+        try:
+            if json.loads(announce.read_text()).get("pid") == os.getpid():
+                announce.unlink()
+        except (OSError, ValueError):
+            pass
 
 
 def progress_line(runner: Any, elapsed: float) -> str:

@@ -16,7 +16,7 @@ from services.common.settings import project_root
 
 SERVICES = ("auth", "product", "cart", "order")
 PREFIXES = {"auth": "AUTH", "product": "PRODUCT", "cart": "CART", "order": "ORDER",
-            "gateway": "GATEWAY"}
+            "gateway": "GATEWAY", "console": "CONSOLE"}
 # Callee services each caller is pointed at, by the setting naming them.
 CALLER_SETTINGS = {
     "cart": {"CART_PRODUCT_URL": "product"},
@@ -68,6 +68,11 @@ def gateway_command() -> list[str]:
 def toxiproxy_command(port: int) -> list[str]:
     """The embedded fault proxy with its control API on 127.0.0.1:port (0: any free port)."""
     return [python(), "-m", "chaos.toxiproxy", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def console_command() -> list[str]:
+    """The console (gunicorn inside, one worker); its settings come from CONSOLE_*."""
+    return [python(), "-m", "console"]
 
 
 def migrate_command(service: str) -> list[str]:
@@ -131,6 +136,21 @@ def gateway_environment(base: Mapping[str, str], port: int, registry_file: Path,
         "GATEWAY_INSTANCE_ID": "gateway",
         "GATEWAY_REGISTRY_FILE": str(registry_file),
         "GATEWAY_RESILIENCE": "on" if resilience else "off",
+    })
+    return env
+
+
+def console_environment(base: Mapping[str, str], port: int, gateway_url: str,
+                        toxiproxy_url: str) -> dict[str, str]:
+    """The console's environment: where to listen and what to watch. Span files, Jaeger and
+    the experiment progress file follow the stack's var folder and tracing settings."""
+    env = dict(base)
+    env.update({
+        "CONSOLE_HOST": "127.0.0.1",
+        "CONSOLE_PORT": str(port),
+        # The gateway serves its admin views on its own port in local mode.
+        "CONSOLE_GATEWAY_ADMIN_URL": gateway_url,
+        "CONSOLE_TOXIPROXY_URL": toxiproxy_url,
     })
     return env
 

@@ -39,6 +39,8 @@ class StackOptions:
     cpus: dict[str, float] = field(default_factory=dict)
     profile: str | None = limits.DEFAULT_PROFILE
     ready_timeout: float = 90.0
+    # The live console (breakers, traffic, faults, traces) on its own port.
+    console: bool = True
     # Extra environment per service or instance name (experiments, and tests breaking one).
     env: dict[str, dict[str, str]] = field(default_factory=dict)
 

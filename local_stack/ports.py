@@ -1,7 +1,7 @@
 """Which port each process of a local stack listens on.
 
 Defaults follow DESIGN.md: auth 5000, product 5002/5012/5022 …, cart 5003, order 5004,
-gateway 8080, the fault proxy's API 8474, and one proxy listener per instance on the service
+gateway 8080, the console 8090, the fault proxy's API 8474, and one proxy listener per instance on the service
 port + 20000 (5002 -> 25002). `--port-base P` moves all of them by P - 5000 (auth lands on P);
 `--port-base 0` picks free ports instead (tests), letting the fault proxy choose its own.
 """
@@ -16,6 +16,7 @@ HOST = "127.0.0.1"
 DEFAULT_BASE = 5000
 SERVICE_PORTS = {"auth": 5000, "product": 5002, "cart": 5003, "order": 5004}
 GATEWAY_PORT = 8080
+CONSOLE_PORT = 8090
 TOXIPROXY_PORT = 8474
 REPLICA_STRIDE = 10
 PROXY_OFFSET = 20_000
@@ -81,15 +82,21 @@ class PortPlan:
         """The gateway's port."""
         return self.pick_free() if self.free else GATEWAY_PORT + self.shift
 
+    def console_port(self) -> int:
+        """The console's port."""
+        return self.pick_free() if self.free else CONSOLE_PORT + self.shift
+
     def toxiproxy_port(self) -> int:
         """The fault proxy's control API port (0: the server picks one and prints it)."""
         return 0 if self.free else TOXIPROXY_PORT + self.shift
 
-    def fixed_ports(self, product_replicas: int) -> dict[str, int]:
+    def fixed_ports(self, product_replicas: int, console: bool = True) -> dict[str, int]:
         """Every port a fixed plan will use, by what uses it (empty for free ports)."""
         if self.free:
             return {}
         ports = {"gateway": self.gateway_port(), "toxiproxy API": self.toxiproxy_port()}
+        if console:
+            ports["console"] = self.console_port()
         for service in SERVICE_PORTS:
             count = product_replicas if service == "product" else 1
             for replica in range(1, count + 1):

@@ -133,7 +133,7 @@ class Supervisor:
     def _start(self, state: StackState, options: StackOptions) -> None:
         plan = PortPlan(options.port_base)
         with self.progress.step("checking ports"):
-            busy = taken(plan.fixed_ports(options.product_replicas))
+            busy = taken(plan.fixed_ports(options.product_replicas, options.console))
             if busy:
                 listed = ", ".join(f"{name} {port}" for name, port in busy.items())
                 raise StackError(f"ports already in use: {listed}; stop what uses them or "
@@ -174,8 +174,21 @@ class Supervisor:
                                                Path(state.registry_file), options.resilience)
             env.update(options.env.get("gateway", {}))
             self._launch(state, gateway, commands.gateway_command(), env, backend, options)
+            if options.console:
+                self._launch_console(state, plan, used, base_env, backend, options)
         waiting = [i for i in state.instances.values() if i is not toxiproxy]
         self.wait_ready(waiting, options.ready_timeout)
+
+    def _launch_console(self, state: StackState, plan: PortPlan, used: set[int],
+                        base_env: dict[str, str], backend: cgroups.CgroupBackend,
+                        options: StackOptions) -> None:
+        console = Instance("console", "console", self._pick(plan.console_port, used))
+        state.instances["console"] = console
+        state.console_url = console.url
+        env = commands.console_environment(base_env, console.port, state.gateway_url,
+                                           state.toxiproxy_url)
+        env.update(options.env.get("console", {}))
+        self._launch(state, console, commands.console_command(), env, backend, options)
 
     def setup_cgroups(self, state: StackState, options: StackOptions) -> cgroups.CgroupBackend:
         """Detect the cgroup backend and create the stack's parent group; says in one line

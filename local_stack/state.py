@@ -94,6 +94,7 @@ class StackState:
     created_at: str = field(default_factory=utc_now)
     gateway_url: str = ""
     toxiproxy_url: str = ""
+    console_url: str = ""
     registry_file: str = ""
     traces: str = ""
     capacity_bounded: bool = False

@@ -110,7 +110,7 @@ def stack_status(supervisor: Supervisor, timeout: float = 1.5) -> StackStatus | 
     return StackStatus(state, rows, upstreams)
 
 
-ORDER = ("toxiproxy", "gateway", "auth", "product", "cart", "order")
+ORDER = ("toxiproxy", "gateway", "console", "auth", "product", "cart", "order")
 
 
 def display_order(instance: Instance) -> tuple[int, int]:

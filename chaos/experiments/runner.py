@@ -25,9 +25,10 @@ from chaos.experiments import integrity
 from chaos.experiments.measurements import Request, group_table, read_requests
 from chaos.experiments.model import Experiment, find
 from chaos.experiments.probes import ProbeSampler
+from chaos.experiments.progress import ProgressFile, default_progress_path
 from chaos.experiments.schedule import FaultSchedule, windows_from_events
 from chaos.experiments.stack import LocalStack, StackInfo
-from chaos.experiments.verdicts import RunData, Verdict, evaluate, hypothesis_holds
+from chaos.experiments.verdicts import RunData, Verdict, hypothesis_holds, judge
 from loadtests.accounts import write_tokens
 from loadtests.runner import LoadProcess, LoadSpec
 
@@ -67,10 +68,12 @@ def load_spec(experiment: Experiment, out_dir: Path, host: str, **overrides: Any
 
 
 def measure(experiment: Experiment, spec: LoadSpec, info: StackInfo, run_dir: Path, *,
-            log: Callable[[str], None] = print, echo: bool = True) -> dict[str, Any]:
+            log: Callable[[str], None] = print, echo: bool = True,
+            progress: ProgressFile | None = None) -> dict[str, Any]:
     """Run the load with faults and probes; everything measured, rollback done."""
     from chaos.faults import Faults
 
+    progress = progress or ProgressFile(None)
     faults = Faults(info.toxiproxy_url)
     rollback_error = None
     try:
@@ -82,7 +85,9 @@ def measure(experiment: Experiment, spec: LoadSpec, info: StackInfo, run_dir: Pa
     started = time.time()
     try:
         started = process.wait_started()
-        schedule = FaultSchedule(experiment.faults, faults, started, log=log).start()
+        progress.load_started(started)
+        schedule = FaultSchedule(experiment.faults, faults, started, log=log,
+                                 on_change=progress.faults).start()
         sampler = ProbeSampler(experiment.probes, info.gateway_url, started=started,
                                token=info.probe_token, hot_slug=spec.hot_slug or "flash-sale"
                                ).start()
@@ -114,8 +119,9 @@ def run_experiment(name: str | Experiment, *, resilience: bool | None = None,
                    product_replicas: int | None = None, duration_scale: float = 1.0,
                    keep_stack: bool = False, reports_root: str | Path | None = None,
                    stack: LocalStack | None = None, log: Callable[[str], None] = print,
-                   echo: bool = True) -> RunResult:
-    """Run one experiment (standard, integrity or scaling); its summary and measurements."""
+                   echo: bool = True, progress: ProgressFile | None = None) -> RunResult:
+    """Run one experiment (standard, integrity or scaling); its summary and measurements.
+    Its progress goes to `progress` (default: var/experiment-progress.json) as it runs."""
     from chaos.experiments.runs import new_run_dir
 
     experiment = find(name) if isinstance(name, str) else name
@@ -130,29 +136,42 @@ def run_experiment(name: str | Experiment, *, resilience: bool | None = None,
     run_dir = new_run_dir(label, reports_root)
     log(f"== {experiment.name} v{experiment.version} "
         f"(resilience {'on' if options.get('resilience', True) else 'off'}) → {run_dir}")
-    started_stack = stack.ensure(options, log=log)
+    progress = progress or ProgressFile(default_progress_path())
+    progress.begin(experiment, bool(options.get("resilience", True)), run_dir)
+    started_stack = False
     try:
+        progress.phase("starting the stack")
+        started_stack = stack.ensure(options, log=log)
         if experiment.kind == "scaling":
             from chaos.experiments.scaling import run_scaling
 
+            progress.phase("scaling steps")
             summary, verdicts = run_scaling(experiment, stack, options, run_dir, log=log,
                                             echo=echo)
+            for verdict in verdicts:
+                progress.verdict(verdict)
             record = RunRecord()
         else:
             summary, verdicts, record = _run_standard(experiment, stack, options, run_dir,
-                                                      log=log, echo=echo)
+                                                      log=log, echo=echo, progress=progress)
+    except BaseException as exc:
+        progress.finish(None, error=f"{type(exc).__name__}: {exc}" if str(exc)
+                        else type(exc).__name__)
+        raise
     finally:
         if started_stack and not keep_stack:
             stack.down(log=log)
     holds = hypothesis_holds(verdicts) if verdicts else None
+    progress.finish(holds)
     summary["hypothesis_holds"] = holds
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return RunResult(experiment.name, holds, run_dir, summary, verdicts, record)
 
 
 def _run_standard(experiment: Experiment, stack: LocalStack, options: dict[str, Any],
-                  run_dir: Path, *, log: Callable[[str], None], echo: bool
-                  ) -> tuple[dict[str, Any], list[Verdict], RunRecord]:
+                  run_dir: Path, *, log: Callable[[str], None], echo: bool,
+                  progress: ProgressFile) -> tuple[dict[str, Any], list[Verdict], RunRecord]:
+    progress.phase("preparing accounts")
     info = stack.info()
     accounts = int(experiment.options.get("accounts", 0)) or max(
         40, int(experiment.load.get("users", 20)))
@@ -166,14 +185,18 @@ def _run_standard(experiment: Experiment, stack: LocalStack, options: dict[str, 
     if experiment.kind == "integrity":
         sale = integrity.prepare_sale(info, int(experiment.options.get("stock", 25)), log=log)
         spec.hot_slug = sale["slug"]
-    measured = measure(experiment, spec, info, run_dir, log=log, echo=echo)
+    measured = measure(experiment, spec, info, run_dir, log=log, echo=echo, progress=progress)
+    progress.phase("judging")
     started = measured["started"]
     requests = read_requests(run_dir / "requests.csv", started)
     audit: dict[str, Any] = {}
     if sale is not None:
         audit = integrity.audit(info, sale, tokens, run_dir / "orders.jsonl", log=log)
     data = RunData(requests, experiment.windows, measured["samples"], measured["faults"], audit)
-    verdicts = evaluate(experiment, data)
+    verdicts = []
+    for check in experiment.hypothesis:  # each verdict shown as soon as it is decided
+        verdicts.append(judge(check, data))
+        progress.verdict(verdicts[-1])
     load = measured["load"]
     summary = {
         "experiment": experiment.name, "version": experiment.version,

@@ -6,12 +6,14 @@ runs at the end (also on Ctrl-C or an error): every toxic removed, every proxy e
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from chaos.experiments.model import FaultStep
+from chaos.faults import fault_name
 
 
 class FaultSchedule:
@@ -19,12 +21,15 @@ class FaultSchedule:
 
     def __init__(self, steps: Sequence[FaultStep], faults: Any, started: float, *,
                  clock: Callable[[], float] = time.time,
-                 log: Callable[[str], None] = lambda _: None) -> None:
+                 log: Callable[[str], None] = lambda _: None,
+                 on_change: Callable[[list[dict[str, Any]]], None] = lambda _records: None
+                 ) -> None:
         self.steps = list(steps)
         self.faults = faults
         self.started = started
         self.clock = clock
         self.log = log
+        self.on_change = on_change  # told each time a fault starts or ends (progress file)
         self.records: list[dict[str, Any]] = [
             {"target": s.target, "kind": s.kind, "label": s.label(), "planned_start": s.at,
              "planned_end": s.until, "start": None, "end": None, "proxies": [], "error": None}
@@ -60,6 +65,8 @@ class FaultSchedule:
             if action == "apply":
                 record["proxies"] = list(self.faults.apply(step.target, step.kind, **step.params))
                 record["start"] = self.clock() - self.started
+                if step.until is not None:
+                    self._announce(step, record["proxies"])
                 self.log(f"fault on: {step.label()} at {record['start']:.1f}s")
             else:
                 self.faults.undo(step.target, step.kind, step.params.get("stream", "downstream"))
@@ -68,6 +75,17 @@ class FaultSchedule:
         except Exception as exc:  # noqa: BLE001 - recorded; the run goes on and rollback cleans
             record["error"] = f"{action}: {type(exc).__name__}: {exc}"
             self.log(f"fault {action} failed: {record['error']}")
+        self.on_change([dict(r) for r in self.records])
+
+    def _announce(self, step: FaultStep, proxies: list[str]) -> None:
+        """Note in the proxy's event log when the fault ends (watchers show the time left);
+        only a note: a proxy without an event log, or a failure here, changes nothing."""
+        announce = getattr(self.faults, "announce_until", None)
+        if announce is None:
+            return
+        name = fault_name(step.kind, step.params.get("stream", "downstream"))
+        with contextlib.suppress(Exception):
+            announce(proxies, name, self.started + float(step.until or 0))
 
     def stop(self) -> None:
         self._stop.set()
@@ -81,6 +99,7 @@ class FaultSchedule:
         for record in self.records:
             if record["start"] is not None and record["end"] is None:
                 record["end"] = now
+        self.on_change([dict(r) for r in self.records])
         try:
             self.faults.clear_all()
             return None

@@ -119,7 +119,8 @@ class LocalStack:
         """A running stack with these options; True when this call started it."""
         state = self.state()
         if state is not None and self.running() and self._matches(state, options):
-            log(f"reusing the running stack ({state.gateway_url})")
+            log(f"reusing the running stack ({state.gateway_url}"
+                + (f", console {state.console_url})" if state.console_url else ")"))
             return False
         if state is not None and self.running():
             log("stopping the running stack (its options differ)")
@@ -132,7 +133,8 @@ class LocalStack:
         began = time.monotonic()
         state = self.supervisor().up(self.stack_options(options, self.port_base))
         log(f"stack up in {time.monotonic() - began:.1f} s "
-            f"({'capacity-bounded' if state.capacity_bounded else 'not capacity-bounded'})")
+            f"({'capacity-bounded' if state.capacity_bounded else 'not capacity-bounded'})"
+            + (f"; watch it live on {state.console_url}" if state.console_url else ""))
         self.seed(log=log, force=True)
         return state
 

@@ -1,5 +1,8 @@
 """The control API: Toxiproxy 2.12's routes, plus `/metrics` and `/events`.
 
+`POST /events` takes one kind of note from clients, `fault_timed`: whoever time-boxes a fault
+says when it will be removed, so a watcher (the console) can show the time left.
+
 Routes are thin: decode the body, call the registry, serialise. Errors are exceptions turned
 into `{"error", "status"}` bodies in one place, `ControlApi.handle`.
 """
@@ -64,7 +67,7 @@ class ControlApi:
                 "PATCH": self.update_toxic, "DELETE": self.remove_toxic,
             }),
             (r"/metrics", {"GET": self.metrics}),
-            (r"/events", {"GET": self.events}),
+            (r"/events", {"GET": self.events, "POST": self.note_timed_fault}),
         ]
         self.routes = [(re.compile(pattern), methods) for pattern, methods in table]
 
@@ -119,6 +122,23 @@ class ControlApi:
         except ValueError:
             raise errors.ApiError("since must be a unix timestamp", 400) from None
         return json_response(200, self.registry.events.since(cutoff))
+
+    async def note_timed_fault(self, request: Request) -> Response:
+        """POST /events `{"event": "fault_timed", "proxy", "fault", "until"}`: `fault` (a
+        toxic's name, or `down`) on `proxy` is due to be removed at the unix time `until`."""
+        body = decode_body(request)
+        if not isinstance(body, dict) or body.get("event") != "fault_timed":
+            raise errors.ApiError('only {"event": "fault_timed", "proxy": …, "fault": …, '
+                                  '"until": …} may be posted', 400)
+        self.registry.get(str(body.get("proxy") or ""))  # 404 for an unknown proxy
+        fault, until = body.get("fault"), body.get("until")
+        if not isinstance(fault, str) or not fault.strip():
+            raise errors.ApiError("fault must name a toxic or be 'down'", 400)
+        if isinstance(until, bool) or not isinstance(until, int | float):
+            raise errors.ApiError("until must be a unix time in seconds", 400)
+        event = self.registry.events.record("fault_timed", str(body["proxy"]), fault=fault,
+                                            until=float(until))
+        return json_response(201, event)
 
     # -- proxies -------------------------------------------------------------------------
     async def list_proxies(self, request: Request) -> Response:

@@ -15,9 +15,11 @@ class EventLog:
         self.clock = clock
         self._events: deque[dict[str, Any]] = deque(maxlen=capacity)
 
-    def record(self, event: str, proxy: str, **details: Any) -> None:
+    def record(self, event: str, proxy: str, **details: Any) -> dict[str, Any]:
         """Note that `event` happened to `proxy` now (e.g. `toxic_added`, with `toxic=`)."""
-        self._events.append({"time": self.clock(), "event": event, "proxy": proxy, **details})
+        entry = {"time": self.clock(), "event": event, "proxy": proxy, **details}
+        self._events.append(entry)
+        return entry
 
     def since(self, since: float | None = None) -> list[dict[str, Any]]:
         """Events strictly after the unix time `since` (all of them when None)."""

@@ -1,11 +1,11 @@
 """The layers point one way, read from the imports themselves (ast; nothing is imported).
 
-    observability → runtime (services, gateway, the fault proxy and its client library)
+    observability → runtime (services, gateway, the fault proxy and its client library, the console)
       → local stack → load and experiments → reports → CLI
 
 A package may import its own layer and the layers before it, never one after it. On top of
 that: a service never imports another service (only the shared kit, `services.common`), the
-gateway and the fault proxy import no service but the kit, and nothing imports the CLI
+gateway, the fault proxy and the console import no service but the kit, and nothing imports the CLI
 (`breakwater`). Benchmarks (`bench/`) stand beside the stack: they may use any layer but the
 CLI, and nothing imports them.
 """
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("observability", ("observability",)),
     ("runtime", ("services", "gateway", "chaos", "chaos.toxiproxy", "chaos.client",
-                 "chaos.faults")),
+                 "chaos.faults", "console")),
     ("local stack", ("local_stack",)),
     ("load and experiments", ("loadtests", "chaos.experiments")),
     ("reports", ("chaos.reports",)),
@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 BESIDE = ("bench",)  # may use every layer but the CLI; used by none
 TOP_LEVEL = {"observability", "services", "gateway", "chaos", "local_stack", "loadtests",
-             "breakwater", "bench"}
+             "breakwater", "bench", "console"}
 
 
 def layer_of(module: str) -> int | None:
@@ -133,14 +133,17 @@ def violations() -> list[str]:
 
 
 def _runtime_rule(importer: str, imported: str) -> list[str]:
-    """Services import only themselves and the kit; gateway and fault proxy only the kit."""
+    """Services import only themselves and the kit; gateway, fault proxy and console only the
+    kit; the console imports no gateway code either (it reads the gateway over HTTP)."""
     a, b = importer.split("."), imported.split(".")
+    if a[0] == "console" and b[0] == "gateway":
+        return ["the console talks to the gateway over HTTP only"]
     if b[0] != "services" or len(b) < 2 or b[1] == "common":
         return []
     if a[0] == "services" and len(a) > 1 and a[1] != b[1]:
         return [f"a service imports another service: {a[1]} → {b[1]}"]
-    if a[0] in ("gateway", "chaos") and layer_of(importer) == 1:
-        return ["the gateway and the fault proxy use only the shared kit of services"]
+    if a[0] in ("gateway", "chaos", "console") and layer_of(importer) == 1:
+        return ["the gateway, the fault proxy and the console use only the shared kit of services"]
     return []
 
 
@@ -151,7 +154,7 @@ def test_no_import_runs_back_up_the_layers() -> None:
 
 @pytest.mark.parametrize(("module", "layer"), [
     ("observability.tracing", "observability"), ("services.product.routes", "runtime"),
-    ("chaos.toxiproxy.link", "runtime"), ("chaos.faults", "runtime"),
+    ("chaos.toxiproxy.link", "runtime"), ("chaos.faults", "runtime"), ("console.app", "runtime"),
     ("local_stack.stack", "local stack"), ("chaos.experiments.runner", "load and experiments"),
     ("loadtests.runner", "load and experiments"), ("chaos.reports.html", "reports"),
     ("breakwater.cli", "CLI"),
@@ -176,6 +179,8 @@ def test_the_checker_catches_each_kind_of_wrong_arrow(tmp_path: Path, monkeypatc
         "loadtests/__init__.py": "import importlib\nimportlib.import_module('bench.stats')\n",
         "breakwater/__init__.py": "", "breakwater/cli.py": "",
         "bench/__init__.py": "", "bench/stats.py": "",
+        "console/__init__.py": "import gateway.proxy\nfrom services.cart import domain\n",
+        "gateway/proxy.py": "", "services/cart/domain.py": "",
     }
     for name, text in planted.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -184,8 +189,11 @@ def test_the_checker_catches_each_kind_of_wrong_arrow(tmp_path: Path, monkeypatc
     found = "\n".join(violations())
     assert "observability may not import load and experiments" in found
     assert "a service imports another service: cart → product" in found
-    assert "the gateway and the fault proxy use only the shared kit" in found
+    assert "gateway → services.order (the gateway, the fault proxy and the console use only" \
+        in found
     assert "load and experiments may not import reports" in found
     assert "nothing imports the CLI" in found
     assert "nothing imports the benchmarks" in found
-    assert len(violations()) == 6, found
+    assert "the console talks to the gateway over HTTP only" in found
+    assert "console → services.cart.domain (the gateway, the fault proxy and the console" in found
+    assert len(violations()) == 8, found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,19 @@ def test_for_removes_the_fault_by_itself(shop, chaos):
     assert shop.get("/proxies/cart/toxics").json() == []
     assert chaos("down", "cart", "--for", "0.1s")[0] == 0
     assert shop.get("/proxies/cart").json()["enabled"]
+
+
+def test_for_notes_when_the_fault_ends_in_the_event_log(shop, chaos):
+    """Watchers (the console) read the time left of a time-boxed fault from `/events`."""
+    before = time.time()
+    assert chaos("latency", "product", "--ms", "5", "--for", "300ms")[0] == 0
+    notes = [e for e in shop.get("/events").json() if e["event"] == "fault_timed"]
+    assert sorted(n["proxy"] for n in notes) == ["product-1", "product-2"]
+    assert {n["fault"] for n in notes} == {"latency_downstream"}
+    assert all(before + 0.3 <= n["until"] <= time.time() + 0.3 for n in notes)
+    assert chaos("down", "cart", "--for", "0.1s")[0] == 0
+    assert [e["fault"] for e in shop.get("/events").json()
+            if e["event"] == "fault_timed" and e["proxy"] == "cart"] == ["down"]
 
 
 def test_errors_are_one_line_with_status_2(shop, chaos, monkeypatch):

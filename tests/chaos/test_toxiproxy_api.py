@@ -414,6 +414,30 @@ def test_events_record_changes_with_timestamps(api):
     assert api.get("/events", params={"since": "yesterday"}).status_code == 400
 
 
+def test_a_time_boxed_fault_is_noted_in_the_events(api):
+    new_proxy(api)
+    noted = api.post("/events", json={"event": "fault_timed", "proxy": "p", "fault": "down",
+                                      "until": 1_900_000_000.5})
+    assert noted.status_code == 201
+    assert noted.json()["until"] == 1_900_000_000.5 and noted.json()["fault"] == "down"
+    assert api.get("/events").json()[-1]["event"] == "fault_timed"
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"event": "proxy_disabled", "proxy": "p"}, 400),          # only notes, never changes
+    ({"event": "fault_timed", "proxy": "nope", "fault": "down", "until": 1.0}, 404),
+    ({"event": "fault_timed", "proxy": "p", "fault": "", "until": 1.0}, 400),
+    ({"event": "fault_timed", "proxy": "p", "fault": "down", "until": "soon"}, 400),
+    ({"event": "fault_timed", "proxy": "p", "fault": "down", "until": True}, 400),
+    (["fault_timed"], 400),
+])
+def test_only_well_formed_fault_notes_are_taken(api, body, status):
+    new_proxy(api)
+    before = len(api.get("/events").json())
+    assert api.post("/events", json=body).status_code == status
+    assert len(api.get("/events").json()) == before
+
+
 def test_metrics_count_bytes_and_connections(api, proxy, connect, wait):
     client = connect(proxy["listen"])
     client.sendall(b"12345")

@@ -58,6 +58,10 @@ def test_cart_outage_with_and_without_resilience(stack: LocalStack, tmp_path: Pa
     summary = json.loads((on.run_dir / "summary.json").read_text())
     assert summary["mode"] == "closed-loop" and summary["rollback"] == "ok"
     assert summary["fault_events"], "the fault proxy's /events shaded the fault window"
+    progress = json.loads((Path(stack.var_dir) / "experiment-progress.json").read_text())
+    assert progress["status"] == "done" and progress["holds"] == on.holds
+    assert [v["name"] for v in progress["verdicts"]] == [v.name for v in on.verdicts]
+    assert all(f["start"] is not None and f["end"] is not None for f in progress["faults"])
 
     off = run_and_report(experiment, resilience=False, duration_scale=0.4, keep_stack=True,
                          stack=stack, reports_root=tmp_path, log=lambda _: None, echo=False)

@@ -35,3 +35,38 @@ def test_open_loop_reports_offered_and_achieved(tmp_path: Path) -> None:
         result = run_load_in_subprocess(spec, echo=False, timeout=60)
     assert result["mode"] == "open-loop" and result["offered_rate"] == 20
     assert 0 < result["achieved_rate"] <= 25
+
+
+def test_web_runs_locusts_own_ui_beside_the_run_and_announces_it(tmp_path: Path) -> None:
+    """`breakwater load --web`: Locust's web UI (library mode) answers while the load runs,
+    its address is in the announce file the console reads, and both go when the run ends."""
+    import time
+
+    import requests
+
+    from loadtests.runner import LoadProcess
+    from tests.support.processes import free_port
+
+    announce = tmp_path / "load-web.json"
+    with fake_upstreams(1) as (shop,):
+        spec = LoadSpec(scenario="browse", out_dir=str(tmp_path / "run"), host=shop.url,
+                        shape="steady", users=2, duration=4, grace_s=5,
+                        web_port=free_port(), web_announce=str(announce))
+        process = LoadProcess(spec, echo=False).start()
+        try:
+            process.wait_started()
+            url = json.loads(announce.read_text())["url"]
+            assert url == f"http://127.0.0.1:{spec.web_port}"
+            deadline = time.monotonic() + 10
+            stats = None
+            while time.monotonic() < deadline:
+                stats = requests.get(f"{url}/stats/requests", timeout=2).json()
+                if stats["stats"] and stats["stats"][-1]["num_requests"] > 0:
+                    break
+                time.sleep(0.2)
+            assert stats is not None and stats["stats"][-1]["num_requests"] > 0
+            result = process.wait(timeout=60)
+        finally:
+            process.stop()
+    assert result["requests"] > 0
+    assert not announce.exists()

@@ -16,6 +16,7 @@ def test_default_plan_follows_the_design_table() -> None:
     assert [plan.service_port("product", n) for n in (1, 2, 3)] == [5002, 5012, 5022]
     assert (plan.service_port("cart"), plan.service_port("order")) == (5003, 5004)
     assert (plan.gateway_port(), plan.toxiproxy_port()) == (8080, 8474)
+    assert plan.console_port() == 8090
     assert plan.proxy_port(5012) == 25012
 
 
@@ -23,7 +24,7 @@ def test_port_base_shifts_every_port() -> None:
     plan = PortPlan(6000)
     assert plan.service_port("auth") == 6000
     assert plan.service_port("product", 2) == 6012
-    assert (plan.gateway_port(), plan.toxiproxy_port()) == (9080, 9474)
+    assert (plan.gateway_port(), plan.toxiproxy_port(), plan.console_port()) == (9080, 9474, 9090)
     assert plan.proxy_port(6003) == 26003
 
 
@@ -40,7 +41,9 @@ def test_fixed_ports_names_every_listener() -> None:
     ports = PortPlan().fixed_ports(2)
     assert ports["product-2"] == 5012 and ports["product-2 proxy"] == 25012
     assert ports["gateway"] == 8080 and ports["toxiproxy API"] == 8474
+    assert ports["console"] == 8090
     assert len(set(ports.values())) == len(ports)
+    assert "console" not in PortPlan().fixed_ports(2, console=False)  # `up --no-console`
 
 
 @pytest.mark.parametrize("base", [80, 50000, -1])

@@ -79,7 +79,10 @@ def test_up_status_scale_down(supervisor: Supervisor) -> None:
     state = supervisor.up(quick_options())
     gateway = state.gateway_url
     assert requests.get(f"{gateway}/api/v1/products", timeout=5).status_code == 200
-    assert set(state.instances) == {"toxiproxy", "auth", "product-1", "cart", "order", "gateway"}
+    assert set(state.instances) == {"toxiproxy", "auth", "product-1", "cart", "order", "gateway",
+                                    "console"}
+    assert state.console_url == state.instances["console"].url
+    assert requests.get(f"{state.console_url}/readyz", timeout=5).status_code == 200
     proxies = requests.get(f"{state.toxiproxy_url}/proxies", timeout=2).json()
     assert set(proxies) == {"auth", "product-1", "cart", "order"}
     cart = state.instances["cart"]

@@ -1,0 +1,1 @@
+"""What the console reads: the gateway's views, the fault proxy, experiment progress, traces."""
