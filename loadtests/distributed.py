@@ -37,6 +37,7 @@ class WorkerProcesses:
         self.spec, self.out, self.count = spec, out, count
         self.master_port, self.python, self.cwd = master_port, python, cwd
         self.children: list[subprocess.Popen[bytes]] = []
+        self.ids: list[str] = []
 
     def start(self) -> WorkerProcesses:
         """Spawn the workers (they inherit this process's environment); returns at once."""
@@ -64,6 +65,15 @@ class WorkerProcesses:
                 raise TimeoutError(f"only {runner.worker_count} of {self.count} locust workers "
                                    f"connected within {timeout:.0f} s")
             gevent.sleep(0.1)
+        self.ids = [client.id for client in runner.clients.all]
+
+    def send_quit(self, runner: Any) -> None:
+        """Tell every worker to end. The master's own `quit()` only tells the workers it still
+        counts, and it stops counting a worker once that worker reports the test stopped."""
+        from locust.rpc import Message
+
+        for worker_id in self.ids:
+            runner.server.send_to_client(Message("quit", None, worker_id))
 
     def wait_exited(self, timeout: float = 20.0) -> None:
         """Wait for the workers to end after the master's quit; stop any that do not."""
@@ -102,25 +112,30 @@ def _rows(path: Path) -> Iterator[tuple[float, list[str]]]:
                 yield float(row[0] or 0), row
 
 
-def merge_request_logs(target: Path, parts: list[Path]) -> int:
-    """Write the rows of every worker's log into `target`; the number of rows. The parts are
-    removed once merged."""
+def _named_rows(path: Path) -> Iterator[tuple[str, tuple[float, list[str]]]]:
+    for item in _rows(path):
+        yield path.name, item
+
+
+def merge_request_logs(target: Path, parts: list[Path]) -> dict[str, int]:
+    """Write the rows of every worker's log into `target`; rows per part (by file name). The
+    parts are removed once merged."""
     from loadtests.recorder import COLUMNS
 
     parts = [part for part in parts if part.exists()]
-    streams = [_rows(part) for part in parts]
-    count = 0
+    counts = dict.fromkeys((part.name for part in parts), 0)
+    streams = [_named_rows(part) for part in parts]
     with open(target, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         # Streamed, not sorted in memory: a worker writes a row when its request ends, as a
         # local run does, so each part is in nearly start order and a merge keeps that.
-        for _, row in heapq.merge(*streams, key=lambda item: item[0]):
+        for name, (_, row) in heapq.merge(*streams, key=lambda item: item[1][0]):
             writer.writerow(row)
-            count += 1
+            counts[name] += 1
     for part in parts:
         part.unlink(missing_ok=True)
-    return count
+    return counts
 
 
 def run_worker(spec: Any, master: str) -> int:

@@ -158,6 +158,11 @@ def run_load(spec: LoadSpec, stream: TextIO | None = None) -> dict[str, Any]:
             while runner.state != "stopped" and time.monotonic() < settle:
                 gevent.sleep(0.1)
     finally:
+        if workers is not None:
+            # Each worker sends its last statistics as it quits; the master's own quit()
+            # waits for them, so it comes after the workers are gone.
+            workers.send_quit(runner)
+            workers.wait_exited()
         runner.quit()
         env.events.quitting.fire(environment=env, reverse=True)
         for greenlet in greenlets:
@@ -165,12 +170,16 @@ def run_load(spec: LoadSpec, stream: TextIO | None = None) -> dict[str, Any]:
         finished = time.time()
         writer.close_files()
         stop_web_ui(web_ui, spec)
+        merged: dict[str, int] = {}
         if workers is not None:
-            workers.wait_exited()
-            merge_request_logs(out / "requests.csv",
-                               [out / f"requests.csv.{pid}" for pid in workers.pids])
+            merged = merge_request_logs(out / "requests.csv",
+                                        [out / f"requests.csv.{pid}" for pid in workers.pids])
         (out / "locust.html").write_text(get_html_report(env, show_download_link=False))
     result = summarise(runner.stats, profile, started, finished, spec)
+    if workers is not None:
+        result["workers"] = {"count": spec.workers, "master_pid": os.getpid(),
+                             "requests": {pid: merged.get(f"requests.csv.{pid}", 0)
+                                          for pid in workers.pids}}
     (out / "load.json").write_text(json.dumps(result, indent=2))
     return result
 
