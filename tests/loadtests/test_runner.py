@@ -6,13 +6,19 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from loadtests.runner import LoadSpec, run_load_in_subprocess
 from tests.support.upstreams import fake_upstreams
 
 
-def test_a_short_run_keeps_locusts_files_and_every_request(tmp_path: Path) -> None:
+def test_a_short_run_keeps_locusts_files_and_every_request(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A relative run folder is the caller's, whatever the folder the package is installed in
+    # (the child once ran in the package's parent and wrote its files there).
+    monkeypatch.chdir(tmp_path)
     with fake_upstreams(1) as (shop,):
-        spec = LoadSpec(scenario="browse", out_dir=str(tmp_path / "run"), host=shop.url,
+        spec = LoadSpec(scenario="browse", out_dir="run", host=shop.url,
                         shape="steady", users=4, duration=3, progress=True, grace_s=5)
         result = run_load_in_subprocess(spec, echo=False, timeout=60)
     out = tmp_path / "run"
