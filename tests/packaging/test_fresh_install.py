@@ -25,8 +25,11 @@ import json, services
 from chaos.experiments.runs import reports_root
 from loadtests.accounts import var_dir as load_var_dir
 from observability.settings import TracingSettings
+from importlib.resources import files
 from services.common.settings import var_dir
+templates = files("chaos").joinpath("reports", "templates")
 print(json.dumps({"package": services.__file__, "var": str(var_dir()),
+                  "templates": sorted(p.name for p in templates.iterdir()),
                   "traces": str(TracingSettings.from_env().traces_dir),
                   "load_var": str(load_var_dir()), "reports": str(reports_root().absolute())}))
 """
@@ -101,8 +104,21 @@ def test_the_state_folder_is_dot_var_in_the_working_directory(venv: Path, tmp_pa
     assert found["var"] == found["load_var"] == str(tmp_path / "var")
     assert found["traces"] == str(tmp_path / "var" / "traces")
     assert found["reports"] == str(tmp_path / "reports")
+    # The reports' templates are package data of every install.
+    assert {"base.html", "index.html", "report.html"} <= set(found["templates"])
 
     elsewhere = tmp_path / "state"
     found = json.loads(_run(venv, PROBE, tmp_path, BREAKWATER_VAR_DIR=str(elsewhere)))
     assert found["var"] == found["load_var"] == str(elsewhere)
     assert found["traces"] == str(elsewhere / "traces")
+
+
+def test_grpc_without_its_extra_is_a_clear_error(venv: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "from observability.tracing import init_tracing; init_tracing('product')"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=_environment(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_PROTOCOL="grpc"))
+    assert result.returncode != 0
+    assert "TracingConfigError: OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs OpenTelemetry's gRPC " \
+        "exporter: pip install 'breakwater[grpc]'" in result.stderr
