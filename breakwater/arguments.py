@@ -22,6 +22,21 @@ def duration(text: str) -> float:
     return seconds
 
 
+def url(text: str) -> str:
+    """An http:// or https:// address with a host, e.g. http://127.0.0.1:8080."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a URL: {text!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"not an http(s) URL: {text!r} (e.g. http://127.0.0.1:8080)")
+    return text.rstrip("/")
+
+
 def port(text: str) -> int:
     """A TCP port, 0..65535 (0: the system picks a free one)."""
     try:

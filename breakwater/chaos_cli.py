@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from breakwater.arguments import duration, fraction, non_negative_int, port, positive_int
+from breakwater.arguments import duration, fraction, non_negative_int, port, positive_int, url
 
 # Fault commands: name → (Faults method, {option: (type, default, help)}).
 FAULT_COMMANDS: dict[str, tuple[str, dict[str, tuple[Callable[[str], Any], Any, str]]]] = {
@@ -263,7 +263,7 @@ def cmd_toxiproxy(args: argparse.Namespace) -> int:
 # -- parsers -------------------------------------------------------------------------------
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--toxiproxy", metavar="URL",
+    common.add_argument("--toxiproxy", metavar="URL", type=url,
                         help="Toxiproxy API (default: $TOXIPROXY_URL or http://127.0.0.1:8474)")
     return common
 

@@ -11,7 +11,7 @@ import sys
 import textwrap
 from typing import Any
 
-from breakwater.arguments import positive_float, positive_int
+from breakwater.arguments import positive_float, positive_int, url
 
 FORMATS = ("chaostoolkit",)
 
@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
     export.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     export.add_argument("--duration-scale", type=positive_float, default=1.0, metavar="FACTOR",
                         help="multiply every time in the definition (default 1)")
-    export.add_argument("--toxiproxy", metavar="URL",
+    export.add_argument("--toxiproxy", metavar="URL", type=url,
                         help="the fault proxy to name proxies from (default: the running "
                         "stack's, $TOXIPROXY_URL, or http://127.0.0.1:8474)")
     export.set_defaults(func=export_experiment)
@@ -75,9 +75,15 @@ def list_experiments(args: argparse.Namespace) -> int:
 def run_experiment(args: argparse.Namespace) -> int:
     """`breakwater experiment run NAME …`: exit 0 when the hypothesis holds, 1 otherwise."""
     from chaos.experiments.model import find
+    from chaos.experiments.stack import LocalStack
     from chaos.reports import run_and_report as run
 
-    find(args.name)  # an unknown name is the error line before any stack starts
+    # An unknown name or a stack that cannot start is the error line before the run's folder
+    # is made or any process starts.
+    stack = dict(find(args.name).stack)
+    if args.product_replicas is not None:
+        stack["product_replicas"] = args.product_replicas
+    LocalStack.stack_options(stack).validate()
     resilience = None if args.resilience is None else args.resilience == "on"
     result = run(args.name, resilience=resilience, product_replicas=args.product_replicas,
                  duration_scale=args.duration_scale, keep_stack=args.keep_stack)

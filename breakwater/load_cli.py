@@ -8,7 +8,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from breakwater.arguments import bounded_int, duration, port, positive_float, positive_int
+from breakwater.arguments import (
+    bounded_int,
+    duration,
+    port,
+    positive_float,
+    positive_int,
+    url,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +45,7 @@ def register(subparsers: Any) -> None:
     load.add_argument("--workers", type=bounded_int(1, MAX_WORKERS), metavar="N",
                       help="run Locust distributed on this host: a master and N worker "
                            "processes, for load beyond one core (default: one process)")
-    load.add_argument("--host", metavar="URL",
+    load.add_argument("--host", metavar="URL", type=url,
                       help="gateway URL (default: the running stack's, else :8080)")
     load.add_argument("--out", metavar="DIR",
                       help="report folder (default reports/<time>-load-<scenario>)")

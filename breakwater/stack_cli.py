@@ -16,6 +16,7 @@ from breakwater.arguments import (
     port,
     positive_float,
     positive_int,
+    url,
 )
 
 
@@ -92,7 +93,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="units of the flash-sale product (default 100)")
     seed.add_argument("--users", type=non_negative_int, default=50, metavar="N",
                       help="shoppers user1..N@breakwater.test to register (default 50)")
-    seed.add_argument("--gateway", metavar="URL", help="gateway URL (default: the running stack's)")
+    seed.add_argument("--gateway", metavar="URL", type=url,
+                      help="gateway URL (default: the running stack's)")
     seed.set_defaults(func=_seed)
 
     logs = subparsers.add_parser("logs", parents=[common], help="a process's log",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from breakwater.arguments import positive_int
+from breakwater.arguments import positive_int, url
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
     actions = traces.add_subparsers(dest="traces_command", metavar="ACTION", required=True)
 
     def source_options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--jaeger", metavar="URL",
+        parser.add_argument("--jaeger", metavar="URL", type=url,
                             help="Jaeger query service, e.g. http://localhost:16686")
         parser.add_argument("--dir", metavar="PATH",
                             help="span files folder (default $BREAKWATER_TRACES_DIR, else "

@@ -60,6 +60,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
      "breakwater experiment run: error: argument --duration-scale: must be more than 0"),
     (["experiment", "run", "cart-outage.nope"],
      "breakwater experiment run: error: cart-outage has no variant 'nope'"),
+    (["experiment", "run", "cart-outage", "--product-replicas", "99"],
+     "breakwater experiment run: error: --product-replicas must be 1..50"),
+    (["load", "browse", "--host", "localhost:8080"],
+     "breakwater load: error: argument --host: not an http(s) URL: 'localhost:8080'"),
     (["experiment", "export", "product-scaling"],
      "breakwater experiment export: error: product-scaling injects no fault"),
 ])
