@@ -112,4 +112,8 @@ def run_load(args: argparse.Namespace) -> int:
           f"p95 {result['p95_ms']} ms, achieved {result['achieved_rate']:.1f} req/s"
           + (f" of {result['offered_rate']:g} offered" if result.get("offered_rate") else ""))
     print(f"report: {out} (locust.html, locust_*.csv, requests.csv, load.json)")
+    if not args.out:
+        from chaos.reports.runs import write_index
+
+        print(f"every run: {write_index(out.parent)}")
     return 1 if result["failures"] else 0

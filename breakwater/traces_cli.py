@@ -75,12 +75,12 @@ def no_traces(source: Any, found: list[Any], args: argparse.Namespace) -> str:
                                             "errors" if args.errors else ""]))
         return (f"no traces with {wanted} among the {len(found)} in {where}; "
                 "try without the filter")
-    how = ("send spans there (OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 breakwater up)"
+    how = ("send spans there: OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 breakwater up"
            if isinstance(source, JaegerQuery) else
            "start the stack (`breakwater up`) and send it a request (`curl -s "
-           "localhost:8080/api/v1/products`); processes started elsewhere write span files "
-           "to $BREAKWATER_TRACES_DIR, read with --dir, or to Jaeger, read with --jaeger URL")
-    return f"no traces found in {where}: {how}"
+           "localhost:8080/api/v1/products`)\nor read traces from elsewhere: --dir PATH (span "
+           "files), --jaeger URL (Jaeger)")
+    return f"no traces found in {where}\nto get some: {how}"
 
 
 def show_trace(args: argparse.Namespace) -> int:

@@ -224,3 +224,17 @@ def test_experiment_export_writes_a_chaostoolkit_file(capsys: pytest.CaptureFixt
     document = json.loads(target.read_text())
     assert document["method"][0]["provider"]["func"] == "disable_proxy"
     assert document["method"][0]["provider"]["arguments"] == {"proxy_name": "cart"}
+
+
+@pytest.mark.integration
+def test_a_load_run_lands_in_the_index(capsys: pytest.CaptureFixture[str], reports: Path) -> None:
+    from tests.support.upstreams import fake_upstreams
+
+    with fake_upstreams(1) as (shop,):
+        status, out, err = run(capsys, "load", "browse", "--users", "1", "--duration", "2s",
+                               "--host", shop.url)
+    assert status == 0, err
+    [folder] = [p for p in reports.iterdir() if p.is_dir()]
+    assert folder.name.endswith("-load-browse") and (folder / "load.json").exists()
+    index = (reports / "index.html").read_text()
+    assert f'href="{folder.name}/locust.html"' in index and "every run: " in out
