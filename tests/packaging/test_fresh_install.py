@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,10 @@ from tests.packaging.test_lock import HEAVY, TEST_TOOLS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-SOURCES = ("pyproject.toml", "README.md", "services", "gateway", "chaos", "loadtests",
-           "observability", "local_stack", "breakwater")
+# What a build reads: pyproject.toml, the README it names, every package it finds.
+PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+    "packages"]["find"]["include"]
+SOURCES = ("pyproject.toml", "README.md", *(pattern.rstrip("*") for pattern in PACKAGES))
 PROBE = """
 import json, services
 from chaos.experiments.runs import reports_root
