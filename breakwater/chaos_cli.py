@@ -7,43 +7,38 @@ and `chaos.client.ToxiproxyClient`, imported when a command runs.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-EXIT_ERROR = 2
+from breakwater.arguments import duration, fraction, non_negative_int, port, positive_int, url
 
 # Fault commands: name → (Faults method, {option: (type, default, help)}).
-FAULT_COMMANDS: dict[str, tuple[str, dict[str, tuple[type, Any, str]]]] = {
+FAULT_COMMANDS: dict[str, tuple[str, dict[str, tuple[Callable[[str], Any], Any, str]]]] = {
     "latency": ("latency", {
-        "ms": (int, None, "delay in milliseconds"),
-        "jitter": (int, 0, "random ± milliseconds"),
+        "ms": (non_negative_int, None, "delay in milliseconds"),
+        "jitter": (non_negative_int, 0, "random ± milliseconds (default 0)"),
     }),
-    "timeout": ("timeout", {"ms": (int, 0, "close after this many ms without data; 0: hold")}),
-    "reset-peer": ("reset_peer", {"ms": (int, 0, "reset this many ms after the first data")}),
-    "bandwidth": ("bandwidth", {"kbps": (int, None, "rate in KB/s (1 KB = 1000 bytes)")}),
+    "timeout": ("timeout", {"ms": (non_negative_int, 0,
+                                   "close after this many ms without data; 0 (default): hold "
+                                   "the data until the fault is removed")}),
+    "reset-peer": ("reset_peer", {"ms": (non_negative_int, 0,
+                                         "reset this many ms after the first data (default 0)")}),
+    "bandwidth": ("bandwidth", {"kbps": (positive_int, None, "rate in KB/s (1 KB = 1000 bytes)")}),
     "slicer": ("slicer", {
-        "average-size": (int, 64, "average piece size in bytes"),
-        "size-variation": (int, 16, "± bytes"),
-        "delay-us": (int, 1000, "microseconds between pieces"),
+        "average-size": (positive_int, 64, "average piece size in bytes (default 64)"),
+        "size-variation": (non_negative_int, 16, "± bytes around it (default 16)"),
+        "delay-us": (non_negative_int, 1000, "microseconds between pieces (default 1000)"),
     }),
-    "slow-close": ("slow_close", {"ms": (int, None, "delay of the close in milliseconds")}),
-    "limit-data": ("limit_data", {"bytes": (int, None, "close after this many bytes")}),
+    "slow-close": ("slow_close", {"ms": (non_negative_int, None,
+                                         "delay of the close in milliseconds")}),
+    "limit-data": ("limit_data", {"bytes": (non_negative_int, None,
+                                            "close after this many bytes")}),
 }
 
 # Options whose `Faults` parameter has another name.
 PARAMETER_NAMES = {"bytes": "nbytes"}
-
-
-def parse_duration(text: str) -> float:
-    """`30s`, `2m`, `1h`, `500ms` or a plain number of seconds, as seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (try 30s, 2m, 500ms)")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
-    return float(match.group(1)) * scale
 
 
 def _key_value(text: str) -> tuple[str, int]:
@@ -66,22 +61,6 @@ def _client(args: argparse.Namespace):
     from chaos.client import ToxiproxyClient
 
     return ToxiproxyClient(args.toxiproxy)
-
-
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn the library's errors into one line on stderr and exit status 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        from chaos.client import ToxiproxyError
-
-        try:
-            return command(args)
-        except (ToxiproxyError, ValueError) as exc:
-            print(f"breakwater chaos: error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-
-    run.__doc__ = command.__doc__
-    return run
 
 
 # -- printing ------------------------------------------------------------------------------
@@ -135,6 +114,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    """Disable a service's proxies, for `--for` or until `chaos up`."""
     faults = _faults(args)
     targets = faults.down(args.service)
     print(f"down: {', '.join(targets)}")
@@ -143,6 +123,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    """Enable a service's proxies again."""
     print(f"up: {', '.join(_faults(args).up(args.service))}")
     return 0
 
@@ -200,28 +181,33 @@ def _hold(args: argparse.Namespace, undo: Callable[[], Any], what: str,
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
+    """Remove a service's toxics and enable its proxies."""
     print(f"cleared: {', '.join(_faults(args).clear(args.service))}")
     return 0
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
+    """Enable every proxy and remove every toxic."""
     _faults(args).clear_all()
     print("reset: every proxy enabled, every toxic removed")
     return 0
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    """Create a proxy (`toxiproxy-cli create`)."""
     proxy = _client(args).create_proxy(args.name, args.upstream, args.listen)
     print(f"Created new proxy {proxy['name']} listening on {proxy['listen']}")
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    """Show one proxy and its toxics."""
     print(format_proxy(_client(args).proxy(args.name)))
     return 0
 
 
 def cmd_toggle(args: argparse.Namespace) -> int:
+    """Enable a disabled proxy, disable an enabled one."""
     client = _client(args)
     enabled = not client.proxy(args.name)["enabled"]
     client.update_proxy(args.name, enabled=enabled)
@@ -230,12 +216,14 @@ def cmd_toggle(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    """Delete a proxy."""
     _client(args).delete_proxy(args.name)
     print(f"Deleted proxy {args.name}")
     return 0
 
 
 def cmd_toxic_add(args: argparse.Namespace) -> int:
+    """Add a toxic by hand (`toxiproxy-cli toxic add`)."""
     toxic = _client(args).add_toxic(
         args.proxy, args.type, dict(args.attribute or []), args.stream,
         1.0 if args.toxicity is None else args.toxicity, args.toxic_name,
@@ -245,6 +233,7 @@ def cmd_toxic_add(args: argparse.Namespace) -> int:
 
 
 def cmd_toxic_update(args: argparse.Namespace) -> int:
+    """Change a toxic's attributes or toxicity."""
     toxic = _client(args).update_toxic(
         args.proxy, args.toxic_name, dict(args.attribute or []), args.toxicity
     )
@@ -253,22 +242,28 @@ def cmd_toxic_update(args: argparse.Namespace) -> int:
 
 
 def cmd_toxic_remove(args: argparse.Namespace) -> int:
+    """Remove a toxic by name."""
     _client(args).remove_toxic(args.proxy, args.toxic_name)
     print(f"Removed toxic '{args.toxic_name}' on {args.proxy}")
     return 0
 
 
 def cmd_toxiproxy(args: argparse.Namespace) -> int:
-    """Run the fault proxy server in the foreground."""
-    from chaos.toxiproxy.__main__ import run
+    """Run the fault proxy server in the foreground; a port in use is the usual error line."""
+    from chaos.toxiproxy.__main__ import serve
+    from chaos.toxiproxy.server import new_event_loop
 
-    return run(args.host, args.port, args.config)
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(serve(args.host, args.port, args.config))
+    finally:
+        loop.close()
 
 
 # -- parsers -------------------------------------------------------------------------------
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--toxiproxy", metavar="URL",
+    common.add_argument("--toxiproxy", metavar="URL", type=url,
                         help="Toxiproxy API (default: $TOXIPROXY_URL or http://127.0.0.1:8474)")
     return common
 
@@ -280,7 +275,8 @@ def _stream_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--downstream", "-d", dest="stream", action="store_const",
                        const="downstream", help="act on server → client data (default)")
     parser.set_defaults(stream="downstream")
-    parser.add_argument("--toxicity", type=float, help="probability per connection (0..1)")
+    parser.add_argument("--toxicity", type=fraction,
+                        help="share of connections the fault hits, 0..1 (default 1)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -290,17 +286,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = chaos.add_subparsers(dest="chaos_command", metavar="COMMAND", required=True)
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help: str,
-            service: str | None = None) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help, parents=[common])
-        if service:
-            parser.add_argument(service, help="service (all its instances) or one instance")
-        parser.set_defaults(func=_guarded(func))
+            target: str | None = None) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help, description=help[:1].upper() + help[1:]
+                                     + ".", parents=[common])
+        if target == "service":
+            parser.add_argument("service", help="a service (every instance of it: product) or "
+                                "one instance (product-2); `breakwater chaos list` shows them")
+        elif target == "name":
+            parser.add_argument("name", help="the proxy's name (`breakwater chaos list`)")
+        parser.set_defaults(func=func)
         return parser
 
     add("list", cmd_list, "list proxies, their state and toxics")
     down = add("down", cmd_down, "take a service down (disable its proxies)", "service")
-    down.add_argument("--for", dest="duration", type=parse_duration, metavar="DURATION",
-                      help="bring it back up after this long (e.g. 30s)")
+    down.add_argument("--for", dest="duration", type=duration, metavar="DURATION",
+                      help="bring it back up after this long (e.g. 30s, 2m); "
+                      "without it, until `breakwater chaos up`")
     add("up", cmd_up, "bring a service back up", "service")
     for name, (_, options) in FAULT_COMMANDS.items():
         parser = add(name, make_fault_command(name), f"add a {name} fault", "service")
@@ -308,14 +309,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument(f"--{option}", type=kind, default=default,
                                 required=default is None, help=text)
         _stream_options(parser)
-        parser.add_argument("--for", dest="duration", type=parse_duration, metavar="DURATION",
-                            help="remove the fault after this long (e.g. 30s)")
+        parser.add_argument("--for", dest="duration", type=duration, metavar="DURATION",
+                            help="remove the fault after this long (e.g. 30s, 2m); "
+                            "without it, until `breakwater chaos clear`")
     add("clear", cmd_clear, "remove a service's toxics and bring it up", "service")
     add("reset", cmd_reset, "enable every proxy and remove every toxic")
 
     create = add("create", cmd_create, "create a proxy", "name")
-    create.add_argument("--listen", "-l", default="127.0.0.1:0", help="address to listen on")
-    create.add_argument("--upstream", "-u", required=True, help="address to proxy to")
+    create.add_argument("--listen", "-l", default="127.0.0.1:0", metavar="HOST:PORT",
+                        help="address to listen on (default 127.0.0.1:0, a free port)")
+    create.add_argument("--upstream", "-u", required=True, metavar="HOST:PORT",
+                        help="address to proxy to")
     add("inspect", cmd_inspect, "show one proxy and its toxics", "name")
     add("toggle", cmd_toggle, "enable a disabled proxy, disable an enabled one", "name")
     add("delete", cmd_delete, "delete a proxy", "name")
@@ -335,11 +339,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument("--type", "-t", required=True, help="toxic type")
             _stream_options(parser)
         elif action == "update":
-            parser.add_argument("--toxicity", type=float, help="probability (0..1)")
-        parser.set_defaults(func=_guarded(func))
+            parser.add_argument("--toxicity", type=fraction,
+                                help="share of connections the toxic hits, 0..1")
+        parser.set_defaults(func=func)
 
-    server = subparsers.add_parser("toxiproxy", help="run the fault proxy server")
+    server = subparsers.add_parser("toxiproxy", help="run the fault proxy server",
+                                   description="Run the Toxiproxy-compatible fault proxy in "
+                                   "the foreground (Ctrl-C stops it).")
     server.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
-    server.add_argument("--port", type=int, default=8474, help="API port; 0 picks a free one")
-    server.add_argument("--config", help="JSON array of proxies to create before listening")
+    server.add_argument("--port", type=port, default=8474,
+                        help="API port (default 8474); 0 picks a free one")
+    server.add_argument("--config", metavar="FILE",
+                        help="JSON array of proxies to create before listening")
     server.set_defaults(func=cmd_toxiproxy)

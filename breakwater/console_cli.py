@@ -8,7 +8,6 @@ Kubernetes: `breakwater console --gateway-admin URL --toxiproxy URL --jaeger URL
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 
@@ -22,7 +21,8 @@ def register(subparsers: Any) -> None:
                     "local stack started here; give --gateway-admin, --toxiproxy and --jaeger "
                     "to watch compose or Kubernetes.")
     add_arguments(parser)
-    parser.add_argument("--var-dir", help="the local stack's state folder (default ./var)")
+    parser.add_argument("--var-dir", metavar="PATH",
+                        help="the local stack's state folder (default ./var)")
     parser.set_defaults(func=run_console)
 
 
@@ -46,13 +46,9 @@ def run_console(args: argparse.Namespace) -> int:
     """`breakwater console …`."""
     from console.__main__ import settings_from
     from console.server import serve
-    from services.common.settings import SettingsError
 
-    try:
-        settings = settings_from(args, local_defaults(args.var_dir))
-    except SettingsError as exc:
-        print(f"breakwater console: error: {exc}", file=sys.stderr)
-        return 2
+    # A bad setting (a port out of range, …) is a SettingsError: the error line of cli.main.
+    settings = settings_from(args, local_defaults(args.var_dir))
     print(f"console for gateway {settings.gateway_admin_url}, fault proxy "
           f"{settings.toxiproxy_url or '$TOXIPROXY_URL or http://127.0.0.1:8474'}, traces from "
           f"{settings.jaeger_url or settings.resolved_traces_dir()}", flush=True)

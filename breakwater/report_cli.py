@@ -4,47 +4,56 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 from typing import Any
 
 
 def register(subparsers: Any) -> None:
     """Add the `report` command group."""
-    report = subparsers.add_parser("report", help="the reports of past runs")
+    report = subparsers.add_parser(
+        "report", help="the reports of past runs",
+        description="The runs in reports/ (BREAKWATER_REPORTS_DIR) and their pages.")
     report_actions = report.add_subparsers(dest="action", metavar="ACTION", required=True)
     report_actions.add_parser("list", help="every run, newest first").set_defaults(
         func=list_reports)
-    opener = report_actions.add_parser("open", help="print a run's report.html, open a browser")
-    opener.add_argument("run", nargs="?", help="run folder name (part of it will do); newest")
+    opener = report_actions.add_parser(
+        "open", help="open the page of every run, or one run's report.html",
+        description="Print the page's path and open it in a browser: with no RUN the index of "
+                    "every run (reports/index.html), else that run's report.")
+    opener.add_argument("run", nargs="?", metavar="RUN",
+                        help="run folder name, or a part of it (default: the index)")
     opener.set_defaults(func=open_report)
 
 
 def list_reports(args: argparse.Namespace) -> int:
     """`breakwater report list`."""
+    from chaos.experiments.runs import reports_root
     from chaos.reports.runs import list_runs
 
     runs = list_runs()
     if not runs:
-        print("no reports yet (run `breakwater experiment run NAME` or `breakwater demo`)")
+        print(f"no reports in {reports_root().absolute()} yet (`breakwater experiment run "
+              "NAME`, `breakwater load SCENARIO` or `breakwater demo` make some)")
     for run in runs:
-        print(f"{run['run']:48} {run['verdict']:5} {run['path']}")
+        print(f"{run['run']:48} {run['verdict']:9} {run['date']:19}  {run['path']}")
     return 0
 
 
 def open_report(args: argparse.Namespace) -> int:
-    """`breakwater report open [RUN]`."""
+    """`breakwater report open [RUN]`: the index (rewritten first), or one run's page."""
     import webbrowser
 
-    from chaos.reports.runs import find_run
+    from chaos.reports.runs import find_run, write_index
 
-    try:
+    if args.run:
         folder = find_run(args.run)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    page = (folder / "report.html").resolve()
+        page = next((folder / name for name in ("report.html", "locust.html")
+                     if (folder / name).exists()), folder / "report.html")
+    else:
+        page = write_index()
+    page = page.resolve()
+    if not page.exists():
+        raise FileNotFoundError(f"{page} is missing (the run wrote no page)")
     print(page)
-    if page.exists():
-        with contextlib.suppress(Exception):  # printing the path is the contract
-            webbrowser.open(page.as_uri())
+    with contextlib.suppress(Exception):  # printing the path is the contract
+        webbrowser.open(page.as_uri())
     return 0

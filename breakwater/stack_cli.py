@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-EXIT_ERROR = 2
+from breakwater.arguments import (
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+    url,
+)
 
 
 def _cpus(text: str) -> tuple[str, float]:
@@ -34,78 +40,73 @@ def _scale_target(text: str) -> tuple[str, int]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the stack commands to the `breakwater` parser."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--var-dir", help="state folder (BREAKWATER_VAR_DIR, default ./var)")
+    common.add_argument("--var-dir", metavar="PATH",
+                        help="state folder (default $BREAKWATER_VAR_DIR, else ./var)")
 
     up = subparsers.add_parser("up", parents=[common], help="start the whole stack locally",
                                description="Start the fault proxy, every service and the "
                                "gateway on 127.0.0.1 and wait until they are ready.")
-    up.add_argument("--product-replicas", type=int, default=1, metavar="N")
+    up.add_argument("--product-replicas", type=positive_int, default=1, metavar="N",
+                    help="product instances to start (default 1; `breakwater scale` changes it)")
     up.add_argument("--resilience", choices=["on", "off"], default="on",
                     help="protections on, or naive calls for comparison (default on)")
     up.add_argument("--db", default="sqlite", metavar="sqlite|URL-TEMPLATE",
                     help="sqlite (var/<service>.db) or e.g. "
                     "mysql+pymysql://root@127.0.0.1:3306/bw_{service}")
-    up.add_argument("--port-base", type=int, default=5000, metavar="P",
+    up.add_argument("--port-base", type=port, default=5000, metavar="P",
                     help="move every port by P-5000 (auth on P); 0 picks free ports")
     up.add_argument("--cpus", type=_cpus, action="append", default=[], metavar="SERVICE=CPUS",
                     help="CPU quota per instance of SERVICE, like docker --cpus (repeatable)")
     up.add_argument("--profile", default=None, metavar="NAME",
                     help="named CPU profile from local_stack/limits.py; default "
                     "experiments, or only the --cpus given; 'none' for no quotas")
-    up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness")
-    up.add_argument("--cgroup-root", help="cgroup mount folder (BREAKWATER_CGROUP_ROOT)")
+    up.add_argument("--timeout", type=positive_float, default=90.0, metavar="SECONDS",
+                    help="seconds to wait for every process to be ready (default 90)")
+    up.add_argument("--cgroup-root", metavar="PATH",
+                    help="cgroup mount folder (BREAKWATER_CGROUP_ROOT; default: found by itself)")
     up.add_argument("--no-console", dest="console", action="store_false",
                     help="do not start the live console (breakers, traffic, faults, traces)")
-    up.set_defaults(func=_guarded(_up))
+    up.set_defaults(func=_up)
 
     down = subparsers.add_parser("down", parents=[common], help="stop the local stack")
-    down.add_argument("--timeout", type=float, default=10.0,
+    down.add_argument("--timeout", type=positive_float, default=10.0, metavar="SECONDS",
                       help="seconds between SIGTERM and SIGKILL (default 10)")
-    down.set_defaults(func=_guarded(_down))
+    down.set_defaults(func=_down)
 
     status = subparsers.add_parser("status", parents=[common],
                                    help="processes, health, CPU and breakers of the stack")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func=_guarded(_status))
+    status.set_defaults(func=_status)
 
     scale = subparsers.add_parser("scale", parents=[common], help="change product (or cart) replicas live")
     scale.add_argument("target", type=_scale_target, metavar="SERVICE=N", help="e.g. product=3")
-    scale.add_argument("--timeout", type=float, default=60.0)
-    scale.set_defaults(func=_guarded(_scale))
+    scale.add_argument("--timeout", type=positive_float, default=60.0, metavar="SECONDS",
+                       help="seconds to wait for new replicas to be ready and seen by the "
+                       "gateway (default 60)")
+    scale.set_defaults(func=_scale)
 
     seed = subparsers.add_parser("seed", parents=[common],
                                  help="catalog, flash-sale product and users via the gateway")
-    seed.add_argument("--products", type=int, default=200)
-    seed.add_argument("--flash-sale-stock", type=int, default=100)
-    seed.add_argument("--users", type=int, default=50)
-    seed.add_argument("--gateway", help="gateway URL (default: the running stack's)")
-    seed.set_defaults(func=_guarded(_seed))
+    seed.add_argument("--products", type=non_negative_int, default=200, metavar="N",
+                      help="catalog products to make sure exist (default 200)")
+    seed.add_argument("--flash-sale-stock", type=non_negative_int, default=100, metavar="N",
+                      help="units of the flash-sale product (default 100)")
+    seed.add_argument("--users", type=non_negative_int, default=50, metavar="N",
+                      help="shoppers user1..N@breakwater.test to register (default 50)")
+    seed.add_argument("--gateway", metavar="URL", type=url,
+                      help="gateway URL (default: the running stack's)")
+    seed.set_defaults(func=_seed)
 
     logs = subparsers.add_parser("logs", parents=[common], help="a process's log",
                                  description="Show a log: an instance (product-2, gateway, "
                                  "toxiproxy) or a service (product: all replicas interleaved).")
-    logs.add_argument("service", metavar="SERVICE")
-    logs.add_argument("-n", "--lines", type=int, default=50)
-    logs.add_argument("-f", "--follow", action="store_true")
-    logs.set_defaults(func=_guarded(_logs))
-
-
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """The supervisor's errors as a message on stderr and exit status 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        from local_stack.logs import LogsError
-        from local_stack.seed import SeedError
-        from local_stack.stack import StackError
-        from local_stack.state import StateError
-
-        try:
-            return command(args)
-        except (StackError, StateError, SeedError, LogsError) as exc:
-            print(f"breakwater {args.command}: error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-
-    return run
+    logs.add_argument("service", metavar="SERVICE",
+                      help="an instance (product-2, gateway, toxiproxy) or a service (product)")
+    logs.add_argument("-n", "--lines", type=non_negative_int, default=50, metavar="N",
+                      help="how many of the last lines to show (default 50)")
+    logs.add_argument("-f", "--follow", action="store_true",
+                      help="keep printing new lines as they are written (Ctrl-C stops)")
+    logs.set_defaults(func=_logs)
 
 
 def _supervisor(args: argparse.Namespace, **kwargs: Any):

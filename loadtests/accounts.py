@@ -36,8 +36,9 @@ class Account:
 
 
 def var_dir() -> Path:
-    """BREAKWATER_VAR_DIR, else ./var."""
-    return Path(os.environ.get("BREAKWATER_VAR_DIR") or "var")
+    """BREAKWATER_VAR_DIR, else ./var in the working directory (as `services.common.settings`
+    says, read here so that a Locust image needs no service code)."""
+    return Path(os.environ.get("BREAKWATER_VAR_DIR") or "var").absolute()
 
 
 def seed_document(path: Path | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ achieved < offered and rising latency; every result reports offered against achi
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,26 +185,22 @@ def build_profile(shape: str, *, users: int | None = None, duration: float | Non
     raise ValueError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
 
 
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|h|m|s)?")
+DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, None: 1.0}
+
+
 def parse_duration(text: str | float | int) -> float:
-    """Seconds from `90`, `90s`, `2m`, `1m30s` or `1h`."""
+    """Seconds from `90`, `90s`, `2m`, `1m30s`, `500ms` or `1h`; ValueError otherwise."""
     if isinstance(text, int | float):
         return float(text)
-    text = text.strip().lower()
-    if not text:
-        raise ValueError("empty duration")
-    total, number = 0.0, ""
-    units = {"h": 3600, "m": 60, "s": 1}
-    for char in text:
-        if char.isdigit() or char == ".":
-            number += char
-        elif char in units and number:
-            total += float(number) * units[char]
-            number = ""
-        else:
-            raise ValueError(f"not a duration: {text!r} (use e.g. 60s, 2m, 1m30s)")
-    if number:
-        total += float(number)
-    return total
+    cleaned = text.strip().lower().replace(" ", "")
+    if not cleaned:
+        raise ValueError("empty duration (use e.g. 60s, 2m, 1m30s, 500ms)")
+    parts = list(DURATION_PART.finditer(cleaned))
+    if "".join(p.group(0) for p in parts) != cleaned or any(
+            p.group(2) is None for p in parts[:-1]):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 60s, 2m, 1m30s, 500ms)")
+    return sum(float(p.group(1)) * DURATION_UNITS[p.group(2)] for p in parts)
 
 
 def _check(**values: float) -> None:

@@ -54,6 +54,11 @@ class RequestRecorder:
         if self.count % 500 == 0:
             self._file.flush()
 
+    def flush(self) -> None:
+        """Write what is buffered (a worker does so when its test stops)."""
+        if not self._file.closed:
+            self._file.flush()
+
     def close(self) -> None:
         if not self._file.closed:
             self._file.flush()
@@ -65,10 +70,10 @@ def attach(environment: Any, path: str | Path | None = None) -> RequestRecorder 
     path = path or os.environ.get(LOG_ENV)
     if not path:
         return None
-    if environment.parsed_options is not None and getattr(
-            environment.runner, "__class__", type).__name__ == "WorkerRunner":
-        path = f"{path}.{os.getpid()}"  # distributed: one file per worker
+    if type(environment.runner).__name__ == "WorkerRunner":
+        path = f"{path}.{os.getpid()}"  # distributed: one file per worker, merged by the master
     recorder = RequestRecorder(path)
     environment.events.request.add_listener(recorder.on_request)
+    environment.events.test_stop.add_listener(lambda **_: recorder.flush())
     environment.events.quitting.add_listener(lambda **_: recorder.close())
     return recorder

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadtests.distributed import MAX_WORKERS
 from loadtests.profiles import Profile, build_profile
 from loadtests.scenarios import SCENARIOS
 from loadtests.scenarios import scenario as find_scenario
@@ -55,6 +56,9 @@ class LoadSpec:
     # address written to web_announce (the console links to it) while it runs.
     web_port: int | None = None
     web_announce: str | None = None
+    # Locust's distributed mode on this host: 0 runs the users in the one process; N > 0 runs
+    # a master and N worker processes (see loadtests.distributed).
+    workers: int = 0
 
     def profile(self) -> Profile:
         """The load profile this spec asks for."""
@@ -68,9 +72,24 @@ class LoadSpec:
                 f"come): use --rate and the rate shape with an open-loop scenario ({paced})"
                 if open_loop else
                 f"scenario {self.scenario!r} is open loop: give it --rate RPS")
+        if not 0 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be 0..{MAX_WORKERS}, got {self.workers}")
         return build_profile(shape, users=self.users, duration=self.duration,
                              spawn_rate=self.spawn_rate, rate=self.rate, scale=self.scale,
                              **self.shape_params)
+
+
+def user_classes(scenario_name: str) -> list[Any]:
+    """The locustfile's user classes of a scenario, weighted (imports Locust)."""
+    from loadtests import locustfile
+
+    classes = []
+    for name, weight in find_scenario(scenario_name).users.items():
+        user_class = getattr(locustfile, name)
+        if not getattr(user_class, "fixed_count", 0):
+            user_class.weight = weight
+        classes.append(user_class)
+    return classes
 
 
 def _environment_for(spec: LoadSpec, profile: Profile) -> dict[str, str]:
@@ -103,35 +122,47 @@ def run_load(spec: LoadSpec, stream: TextIO | None = None) -> dict[str, Any]:
     from locust.html import get_html_report
     from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
 
-    from loadtests import locustfile
+    from loadtests.distributed import WorkerProcesses, merge_request_logs
     from loadtests.shapes import ProfileShape
 
-    classes = []
-    for name, weight in find_scenario(spec.scenario).users.items():
-        user_class = getattr(locustfile, name)
-        if not getattr(user_class, "fixed_count", 0):
-            user_class.weight = weight
-        classes.append(user_class)
     shape = ProfileShape(profile)
-    env = Environment(user_classes=classes, shape_class=shape, host=spec.host,
-                      events=locust.events, stop_timeout=5)
-    runner = env.create_local_runner()
+    env = Environment(user_classes=user_classes(spec.scenario), shape_class=shape,
+                      host=spec.host, events=locust.events, stop_timeout=5)
+    workers = None
+    if spec.workers:
+        runner = env.create_master_runner(master_bind_host="127.0.0.1", master_bind_port=0)
+        workers = WorkerProcesses(dataclasses.asdict(spec), out, spec.workers,
+                                  runner.server.port).start()
+    else:
+        runner = env.create_local_runner()
     web_ui = start_web_ui(env, spec, stream)
     env.events.init.fire(environment=env, runner=runner, web_ui=web_ui)
     writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True)
     greenlets = [gevent.spawn(writer), gevent.spawn(stats_history, runner)]
-    started = time.time()
-    shape.reset_time()
-    runner.start_shape()
-    (out / "started").write_text(repr(started))
-    deadline = time.monotonic() + profile.duration + spec.grace_s
     try:
+        if workers is not None:
+            workers.wait_connected(runner)
+        started = time.time()
+        shape.reset_time()
+        runner.start_shape()
+        (out / "started").write_text(repr(started))
+        deadline = time.monotonic() + profile.duration + spec.grace_s
         while runner.state not in ("stopped", "stopping") and time.monotonic() < deadline:
             gevent.sleep(1.0)
             if spec.progress:
                 stream.write(progress_line(runner, time.time() - started) + "\n")
                 stream.flush()
+        if workers is not None:
+            # The workers' last statistics arrive with their "stopped" message.
+            settle = time.monotonic() + 10
+            while runner.state != "stopped" and time.monotonic() < settle:
+                gevent.sleep(0.1)
     finally:
+        if workers is not None:
+            # Each worker sends its last statistics as it quits; the master's own quit()
+            # waits for them, so it comes after the workers are gone.
+            workers.send_quit(runner)
+            workers.wait_exited()
         runner.quit()
         env.events.quitting.fire(environment=env, reverse=True)
         for greenlet in greenlets:
@@ -139,8 +170,16 @@ def run_load(spec: LoadSpec, stream: TextIO | None = None) -> dict[str, Any]:
         finished = time.time()
         writer.close_files()
         stop_web_ui(web_ui, spec)
+        merged: dict[str, int] = {}
+        if workers is not None:
+            merged = merge_request_logs(out / "requests.csv",
+                                        [out / f"requests.csv.{pid}" for pid in workers.pids])
         (out / "locust.html").write_text(get_html_report(env, show_download_link=False))
     result = summarise(runner.stats, profile, started, finished, spec)
+    if workers is not None:
+        result["workers"] = {"count": spec.workers, "master_pid": os.getpid(),
+                             "requests": {pid: merged.get(f"requests.csv.{pid}", 0)
+                                          for pid in workers.pids}}
     (out / "load.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -219,8 +258,11 @@ class LoadProcess:
     """A load run in a child Python process (gevent stays out of the caller)."""
 
     def __init__(self, spec: LoadSpec, *, echo: bool = True, cpu_list: str | None = None) -> None:
-        self.spec, self.echo, self.cpu_list = spec, echo, cpu_list
-        self.out = Path(spec.out_dir)
+        # The child runs in this process's working directory, so relative paths (the run
+        # folder, ./var) mean the same in both, whatever way Breakwater was installed.
+        self.out = Path(spec.out_dir).absolute()
+        self.spec = dataclasses.replace(spec, out_dir=str(self.out))
+        self.echo, self.cpu_list = echo, cpu_list
         self.child: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self.last_line = ""
@@ -238,7 +280,7 @@ class LoadProcess:
         env = {**os.environ,
                "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self._log = open(self.out / "locust.log", "w")  # noqa: SIM115 - closed in wait()
-        self.child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        self.child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                       stderr=self._log, text=True)
         self._reader = threading.Thread(target=self._relay, daemon=True)
         self._reader.start()
@@ -319,8 +361,13 @@ def run_load_in_subprocess(spec: LoadSpec, *, echo: bool = True,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m loadtests.runner SPEC.json`: run a spec written by the parent."""
+    """`python -m loadtests.runner SPEC.json`: run a spec written by the parent;
+    `python -m loadtests.runner --worker HOST:PORT SPEC.json`: one worker of a distributed run."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--worker":
+        from loadtests.distributed import run_worker
+
+        return run_worker(LoadSpec(**json.loads(Path(argv[2]).read_text())), argv[1])
     spec = LoadSpec(**json.loads(Path(argv[0]).read_text()))
     run_load(spec)
     return 0

@@ -38,7 +38,9 @@ def trace_table(traces: list[Trace]) -> str:
     rows = [["TRACE ID", "ROOT", "SERVICES", "SPANS", "DURATION", "STATUS", "START"]]
     for item in traces:
         root = item.root
-        rows.append([item.trace_id, f"{root.service}: {root.name}", ",".join(item.services),
+        # A root whose own parent has not arrived is not the trace's root: say so.
+        shown = f"{root.service}: {root.name}" + ("" if item.complete else " (INCOMPLETE)")
+        rows.append([item.trace_id, shown, ",".join(item.services),
                      str(len(item.spans)), format_duration(item.duration_ms), item.status.upper(),
                      format_time(item.start_ns)])
     return "\n".join(_table(rows, right=(3, 4)))
@@ -65,9 +67,11 @@ def waterfall(item: Trace, width: int = BAR_WIDTH) -> str:
     rows = [["OPERATION", "SERVICE", "DURATION", "|" + "0".ljust(width - len(
         format_duration(item.duration_ms))) + format_duration(item.duration_ms) + "|", "STATUS"]]
     notes: dict[int, list[str]] = {}
+    missing = item.missing_parents
     for depth, span in item.walk():
         status = span.status.upper() + (f" {span.status_message}" if span.status_message else "")
-        rows.append(["  " * depth + span.name, span.instance, format_duration(span.duration_ms),
+        name = span.name + (" (parent not here)" if span.parent_id in missing else "")
+        rows.append(["  " * depth + name, span.instance, format_duration(span.duration_ms),
                      "|" + _bar(span, start, total, width) + "|", status if span.is_error else ""])
         lines = []
         for event in sorted(span.events, key=lambda e: e.time_ns):
@@ -75,7 +79,15 @@ def waterfall(item: Trace, width: int = BAR_WIDTH) -> str:
             lines.append(f"{'  ' * depth}  • +{at} {event.name} {_fields(event.attributes)}".rstrip())
         if lines:
             notes[len(rows) - 1] = lines
-    out = [header, ""]
+    out = [header]
+    if missing:
+        orphans = [s for s in item.spans if s.parent_id in missing]
+        out.append(f"INCOMPLETE: {len(orphans)} span(s) name a parent span that is not here "
+                   f"({', '.join(sorted(missing))}): the process that recorded it may not have "
+                   "exported it yet (try again in a second), or it is never exported here (a "
+                   "caller outside the stack, or lost); the top span below is not the trace's "
+                   "root.")
+    out.append("")
     for index, line in enumerate(_table(rows, right=(2,))):
         out.append(line)
         out.extend(notes.get(index, []))

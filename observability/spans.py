@@ -110,6 +110,18 @@ class Trace:
         return self.roots[0]
 
     @property
+    def missing_parents(self) -> set[str]:
+        """Parent span ids that spans name but the trace does not hold (not exported yet by
+        the process that recorded them, or lost): the trace is incomplete while any remain."""
+        ids = {span.span_id for span in self.spans}
+        return {s.parent_id for s in self.spans if s.parent_id and s.parent_id not in ids}
+
+    @property
+    def complete(self) -> bool:
+        """Whether every span's parent is in the trace (its root is the real root)."""
+        return not self.missing_parents
+
+    @property
     def services(self) -> list[str]:
         """The services taking part, in order of their first span."""
         ordered = sorted(self.spans, key=lambda s: s.start_ns)

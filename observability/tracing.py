@@ -19,12 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from observability.exporters import PerProcessSpanProcessor, SpanFileExporter
+from observability.otlp import otlp_exporter_factory
 from observability.settings import (
     EXPORTER_CONSOLE,
     EXPORTER_FILE,
@@ -116,28 +117,35 @@ def build_provider(service_name: str, *, instance_id: str | None = None,
     The sampler comes from `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` (the SDK's default).
     """
     settings = settings or TracingSettings.from_env()
-    resource = Resource.create({
-        "service.name": service_name,
-        "service.instance.id": instance_id or service_name,
-        "service.version": version or _package_version(),
-        "deployment.environment": environment or settings.environment,
-    })
+    resource = build_resource(service_name, instance_id=instance_id, version=version,
+                              environment=environment or settings.environment)
     provider = TracerProvider(resource=resource)
     factory = (lambda: exporter) if exporter is not None else exporter_factory(
         settings, instance_id or service_name)
-    processor = PerProcessSpanProcessor(factory)
+    delay = settings.schedule_delay_ms
+    processor = PerProcessSpanProcessor(
+        factory, lambda made: BatchSpanProcessor(made, schedule_delay_millis=delay))
     provider.add_span_processor(processor)
     return provider, processor
+
+
+def build_resource(service_name: str, *, instance_id: str | None = None,
+                   version: str | None = None, environment: str = "local") -> Resource:
+    """The process's resource: Breakwater's defaults, under what `OTEL_SERVICE_NAME` and
+    `OTEL_RESOURCE_ATTRIBUTES` say (the environment wins, as the specification asks)."""
+    defaults = Resource.create({
+        "service.name": service_name,
+        "service.instance.id": instance_id or service_name,
+        "service.version": version or _package_version(),
+        "deployment.environment.name": environment,
+    })
+    return defaults.merge(OTELResourceDetector().detect())
 
 
 def exporter_factory(settings: TracingSettings, instance_id: str) -> Callable[[], SpanExporter]:
     """Makes the exporter the settings choose (called once in each process that exports)."""
     if settings.exporter == EXPORTER_OTLP:
-        def otlp() -> SpanExporter:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            return OTLPSpanExporter(endpoint=settings.otlp_traces_endpoint)
-        return otlp
+        return otlp_exporter_factory(settings)
     if settings.exporter == EXPORTER_CONSOLE:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 

@@ -5,7 +5,8 @@
     write_report(run_dir, summary, requests=..., samples=..., faults=...)
 
 `summary` carries every number behind every verdict; this adds the per-second timeline
-(timeline.json), the plots and the trace links, then writes summary.json and report.html.
+(timeline.json), the plots and the trace links, then writes summary.json and report.html, and
+rewrites the index of every run beside it (`reports/index.html`).
 Reports are the top of the experiment stack: they read what experiments measured
 (`chaos.experiments`) and nothing below the CLI reads them.
 """
@@ -29,6 +30,7 @@ def write_report(run_dir: Path, summary: dict[str, Any], *, requests: Sequence[R
     """Write plots, summary.json and report.html into `run_dir`; the report.html path."""
     from chaos.reports import plots
     from chaos.reports.html import render
+    from chaos.reports.runs import write_index
     from chaos.reports.traces import trace_links
 
     run_dir = Path(run_dir)
@@ -59,6 +61,7 @@ def write_report(run_dir: Path, summary: dict[str, Any], *, requests: Sequence[R
                                                              "summary.json", "probes.json")]
     html = run_dir / "report.html"
     html.write_text(render(summary, made, locust_files))
+    write_index(run_dir.parent)
     return html
 
 

@@ -20,7 +20,10 @@ def chaos(server, capsys):
     """Run `breakwater chaos ARGS` in-process; returns (exit status, stdout, stderr)."""
 
     def run(*args: str):
-        status = main(["chaos", *args, "--toxiproxy", server.url])
+        try:
+            status = main(["chaos", *args, "--toxiproxy", server.url])
+        except SystemExit as exit_info:  # argparse refusing an argument
+            status = exit_info.code
         out, err = capsys.readouterr()
         return status, out, err
 
@@ -93,9 +96,13 @@ def test_for_notes_when_the_fault_ends_in_the_event_log(shop, chaos):
 def test_errors_are_one_line_with_status_2(shop, chaos, monkeypatch):
     status, _, err = chaos("latency", "basket", "--ms", "5")
     assert status == 2 and "unknown service 'basket'" in err and "cart" in err
+    assert err.startswith("breakwater chaos latency: error: unknown service 'basket'")
     assert len(err.strip().splitlines()) == 1
     status, _, err = chaos("bandwidth", "cart", "--kbps", "0")
-    assert status == 2 and "greater than 0" in err
+    assert status == 2 and "breakwater chaos bandwidth: error: argument --kbps: must be at " \
+        "least 1, got 0" in err
+    status, _, err = chaos("latency", "cart", "--ms", "5", "--toxicity", "1.5")
+    assert status == 2 and "between 0 and 1" in err
     status = main(["chaos", "list", "--toxiproxy", "http://127.0.0.1:1"])
     assert status == 2
     with pytest.raises(SystemExit) as exit_info:

@@ -56,6 +56,8 @@ def test_every_copied_path_exists_and_is_in_the_build_context() -> None:
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
     included = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
     for line in re.findall(r"^COPY\s+(.+)$", text, re.M):
+        if "--from=" in line:
+            continue  # from another stage of the build, not from the context
         *sources, _ = [part for part in line.split() if not part.startswith("--")]
         for source in sources:
             matches = list(ROOT.glob(source))

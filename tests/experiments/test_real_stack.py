@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
+from breakwater.cli import main
 from chaos.experiments.model import find
 from chaos.experiments.stack import LocalStack
 from chaos.reports import run_and_report
@@ -68,6 +74,49 @@ def test_cart_outage_with_and_without_resilience(stack: LocalStack, tmp_path: Pa
     assert off.holds is False, "resilience off must be CAUGHT by the cart-outage hypothesis"
     assert verdicts(off)["the cart breaker opens within 2 s"] == "FAIL"
     assert off.summary["resilience"] is False
+
+
+def test_chaos_toolkit_runs_the_exported_experiment(stack: LocalStack, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`breakwater experiment export` → Chaos Toolkit's own `chaos run`, against this stack."""
+    monkeypatch.setenv("BREAKWATER_VAR_DIR", str(stack.var_dir))
+    if not stack.running():
+        stack.ensure(find("cart-outage").stack, log=lambda _: None)
+    info = stack.info()
+    exported = tmp_path / "cart-outage.json"
+    assert main(["experiment", "export", "cart-outage", "--format", "chaostoolkit",
+                 "--duration-scale", "0.1", "-o", str(exported)]) == 0
+    document = json.loads(exported.read_text())
+    assert document["configuration"]["gateway_url"]["default"] == info.gateway_url
+    assert document["configuration"]["toxiproxy_url"]["default"] == info.toxiproxy_url
+    began = time.time()
+
+    chaos = Path(sys.executable).parent / "chaos"
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("BREAKWATER_GATEWAY_URL", "TOXIPROXY_URL")}
+    result = subprocess.run(
+        [str(chaos), "--no-version-check", "--no-log-file", "--settings",
+         str(tmp_path / "settings.yaml"), "run", "--journal-path", str(tmp_path / "journal.json"),
+         "--rollback-strategy", "always", str(exported)],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60)
+
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    assert journal["steady_states"]["before"]["steady_state_met"]
+    assert journal["steady_states"]["after"]["steady_state_met"]
+    runs = {run["activity"]["name"]: run for run in journal["run"]}
+    assert runs["cart: down"]["status"] == "succeeded"
+    assert runs["cart: back up"]["status"] == "succeeded"
+    # Isolation, as Chaos Toolkit recorded it: the catalog answered while cart was down.
+    assert runs["the catalog while cart down"]["output"]["status"] == 200
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    # The fault went through the fault proxy: cart disabled, then enabled again.
+    events = [e["event"] for e in requests.get(f"{info.toxiproxy_url}/events",
+                                               params={"since": began}, timeout=5).json()
+              if e["proxy"] == "cart"]
+    assert events[:2] == ["proxy_disabled", "proxy_enabled"], events
+    assert requests.get(f"{info.toxiproxy_url}/proxies/cart", timeout=5).json()["enabled"]
 
 
 def test_flash_sale_integrity_sells_exactly_the_stock(stack: LocalStack, tmp_path: Path,

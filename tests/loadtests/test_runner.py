@@ -6,13 +6,19 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from loadtests.runner import LoadSpec, run_load_in_subprocess
 from tests.support.upstreams import fake_upstreams
 
 
-def test_a_short_run_keeps_locusts_files_and_every_request(tmp_path: Path) -> None:
+def test_a_short_run_keeps_locusts_files_and_every_request(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A relative run folder is the caller's, whatever the folder the package is installed in
+    # (the child once ran in the package's parent and wrote its files there).
+    monkeypatch.chdir(tmp_path)
     with fake_upstreams(1) as (shop,):
-        spec = LoadSpec(scenario="browse", out_dir=str(tmp_path / "run"), host=shop.url,
+        spec = LoadSpec(scenario="browse", out_dir="run", host=shop.url,
                         shape="steady", users=4, duration=3, progress=True, grace_s=5)
         result = run_load_in_subprocess(spec, echo=False, timeout=60)
     out = tmp_path / "run"
@@ -70,3 +76,27 @@ def test_web_runs_locusts_own_ui_beside_the_run_and_announces_it(tmp_path: Path)
             process.stop()
     assert result["requests"] > 0
     assert not announce.exists()
+
+
+def test_workers_run_locust_distributed_with_the_same_outputs(tmp_path: Path) -> None:
+    with fake_upstreams(1) as (shop,):
+        spec = LoadSpec(scenario="browse", out_dir=str(tmp_path / "run"), host=shop.url,
+                        shape="steady", users=4, duration=3, progress=False, grace_s=5,
+                        workers=2)
+        result = run_load_in_subprocess(spec, echo=False, timeout=90)
+        served = shop.hit_count()
+    out = tmp_path / "run"
+    for name in ("locust_stats.csv", "locust_stats_history.csv", "locust.html", "load.json",
+                 "requests.csv", "locust-worker-1.log", "locust-worker-2.log"):
+        assert (out / name).exists(), name
+    assert not list(out.glob("requests.csv.*")), "every worker's log was merged"
+    workers = result["workers"]
+    per_worker = {int(pid): count for pid, count in workers["requests"].items()}
+    # Two worker processes, neither the master, each ran users that sent requests.
+    assert len(per_worker) == 2 and workers["master_pid"] not in per_worker
+    assert all(count > 0 for count in per_worker.values()), per_worker
+    with open(out / "requests.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # The master's statistics are the workers' requests, every one of which is in the log.
+    assert result["requests"] == len(rows) == sum(per_worker.values()) > 0
+    assert served >= len(rows) and result["failures"] == 0

@@ -55,7 +55,8 @@ def test_one_trace_spans_both_services(start_service, tmp_path: Path) -> None:
     assert client.attributes["breakwater.instance"] == back.url
     assert server_b.resource["service.instance.id"] == "back-1"
     assert server_b.resource["service.version"] == "9.9.9"
-    assert server_b.resource["deployment.environment"] == "test"
+    assert server_b.resource["deployment.environment.name"] == "test"
+    assert "deployment.environment" not in server_b.resource  # the deprecated key
     # Exactly one traceparent reached back, carrying the client span.
     [received] = response.json()["back"]["traceparents"]
     assert received.startswith(f"00-{trace_id}-{client.span_id}-")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 from collections.abc import Iterator
@@ -12,16 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from breakwater import traces_cli
+from breakwater.cli import main
 from observability.spans import SpanFiles, parse_jaeger, to_jaeger_json
 from tests.observability.shop_traces import write_shop_traces
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="breakwater")
-    traces_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(list(argv))
 
 
 @pytest.fixture
@@ -76,8 +72,10 @@ def test_show_draws_a_waterfall_with_events(shop, capsys) -> None:
 def test_show_explains_a_missing_trace(shop, capsys) -> None:
     folder, _ = shop
 
-    assert run("traces", "show", "abcdef", "--dir", str(folder)) == 1
-    assert "no trace id starts with 'abcdef'" in capsys.readouterr().err
+    assert run("traces", "show", "abcdef", "--dir", str(folder)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("breakwater traces show: error: no trace id starts with 'abcdef'")
+    assert "`breakwater traces list` shows the traces there are" in err
 
 
 def test_export_writes_jaeger_ui_json(shop, tmp_path: Path) -> None:
@@ -175,12 +173,14 @@ def test_show_from_jaeger_by_id_and_by_prefix(shop, jaeger: FakeJaeger, capsys) 
 
 
 def test_a_missing_trace_in_jaeger(jaeger: FakeJaeger, capsys) -> None:
-    assert run("traces", "show", "0" * 32, "--jaeger", jaeger.url) == 1
-    assert "Jaeger has no trace" in capsys.readouterr().err
+    assert run("traces", "show", "0" * 32, "--jaeger", jaeger.url) == 2
+    assert "breakwater traces show: error: Jaeger has no trace" in capsys.readouterr().err
 
 
 def test_an_unreachable_jaeger_is_reported(capsys) -> None:
     from tests.support.processes import free_port
 
     assert run("traces", "list", "--jaeger", f"http://127.0.0.1:{free_port()}") == 2
-    assert "cannot read traces" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("breakwater traces list: error: ") and "Connection refused" in err
+    assert len(err.strip().splitlines()) == 1

@@ -79,3 +79,63 @@ def test_a_scaling_run_gets_its_scaling_and_open_loop_plots(tmp_path: Path) -> N
         assert (tmp_path / "run" / name).read_bytes()[:4] == b"\x89PNG"
         assert name in page
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["p95_bound_ms"] == 400
+
+
+def test_every_value_is_escaped_in_the_page(tmp_path: Path) -> None:
+    """The page comes from an autoescaped template: a summary's text is data, never markup."""
+    hostile = "<script>alert('x')</script>"
+    run_dir = tmp_path / "reports" / "20260101-000000-hostile"
+    verdict = Verdict(hostile, "error_rate", PASS, 0.0, 0.0, f"detail {hostile}")
+    write_report(run_dir, {"experiment": hostile, "description": hostile,
+                           "verdicts": [verdict.as_dict()], "notes": [hostile],
+                           "hypothesis_holds": True})
+    page = (run_dir / "report.html").read_text()
+    assert "<script>" not in page
+    assert page.count("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;") >= 4
+    assert "hypothesis: PASS" in page and '<a href="../index.html">every run</a>' in page
+
+
+def test_the_index_lists_every_run_and_is_rewritten_with_each_report(tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    root = tmp_path / "reports"
+    monkeypatch.setenv("BREAKWATER_REPORTS_DIR", str(root))
+    monkeypatch.delenv("JAEGER_URL", raising=False)
+    first = new_run_dir("cart-outage", now=1_767_225_600)
+    write_report(first, {"experiment": "cart-outage", "hypothesis_holds": False,
+                         "started_at": "2026-01-01 00:00:00", "resilience": False,
+                         "stack": {"product_replicas": 1, "capacity_bounded": True}})
+    load = new_run_dir("load-browse", now=1_767_225_700)
+    (load / "load.json").write_text(json.dumps({"scenario": "browse", "started": 1_767_225_700,
+                                                "requests": 10, "failures": 0}))
+    (load / "locust.html").write_text("<html></html>")
+    (root / "20260101-000300-load-nonexistent").mkdir()   # a refused run: nothing in it
+    (root / "notes").mkdir()                               # something else's folder
+    (root / "notes" / "todo.txt").write_text("x")
+
+    assert [run["run"] for run in list_runs()] == [load.name, first.name]
+    second = new_run_dir("flash-sale-integrity", now=1_767_225_800)
+    write_report(second, {"experiment": "flash-sale-integrity", "hypothesis_holds": True,
+                          "started_at": "2026-01-01 00:05:00", "resilience": True,
+                          "product_replicas": 2})
+
+    index = (root / "index.html").read_text()
+    rows = [line for line in index.splitlines() if line.startswith("<tr><td>")]
+    assert len(rows) == 3, rows
+    assert "flash-sale-integrity" in rows[0] and "PASS" in rows[0]
+    assert "2026-01-01 00:05:00" in rows[0] and "resilience on, product ×2" in rows[0]
+    assert f'href="{second.name}/report.html"' in rows[0]
+    assert "browse" in rows[1] and "ok" in rows[1] and f'href="{load.name}/locust.html"' in rows[1]
+    assert "FAIL" in rows[2] and "resilience off, product ×1, CPU quotas" in rows[2]
+    assert "load-nonexistent" not in index and "notes" not in index
+    assert find_run() == second
+
+
+def test_the_templates_ship_as_package_data() -> None:
+    import tomllib
+
+    from chaos.reports.html import environment
+
+    assert set(environment().list_templates()) >= {"base.html", "report.html", "index.html"}
+    data = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    patterns = data["tool"]["setuptools"]["package-data"]["*"]
+    assert "templates/*" in patterns
