@@ -1,6 +1,9 @@
 """The gateway's Prometheus metrics, and the listener that turns client events into them.
 
 Per-replica series use the label `replica` (not `instance`, which Prometheus sets itself).
+Counters are exposed with `_total`; a breaker's state is one series per state with the label
+`state` (1 for the current one, 0 for the others), as kube-state-metrics does, so a query says
+`breakwater_gateway_breaker_state{state="open"} == 1` rather than decoding a number.
 """
 
 from __future__ import annotations
@@ -10,14 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from services.common.client import ResilientClient
 
 log = logging.getLogger("breakwater.gateway")
 
-BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
+BREAKER_STATES = ("closed", "half-open", "open")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
 
 
@@ -104,11 +107,11 @@ class ClientStateCollector(Collector):
     def __init__(self, client: ResilientClient) -> None:
         self.client = client
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         breaker = GaugeMetricFamily(
             "breakwater_gateway_breaker_state",
-            "Breaker state per replica (0 closed, 1 half-open, 2 open)",
-            labels=["upstream", "replica"],
+            "Breaker state per replica: 1 on the series of its current state, 0 on the others",
+            labels=["upstream", "replica", "state"],
         )
         outstanding = GaugeMetricFamily(
             "breakwater_gateway_replica_in_flight",
@@ -123,9 +126,9 @@ class ClientStateCollector(Collector):
         limit = GaugeMetricFamily(
             "breakwater_gateway_bulkhead_limit", "Bulkhead size per upstream", labels=["upstream"]
         )
-        rejected = GaugeMetricFamily(
+        rejected = CounterMetricFamily(
             "breakwater_gateway_bulkhead_rejected",
-            "Calls refused by a full bulkhead (since start)",
+            "Calls refused by a full bulkhead",
             labels=["upstream"],
         )
         replicas = GaugeMetricFamily(
@@ -153,9 +156,9 @@ class ClientStateCollector(Collector):
             rejected.add_metric([name], bulkhead["rejected"])
             replicas.add_metric([name], len(upstream["instances"]))
             for instance in upstream["instances"]:
-                breaker.add_metric(
-                    [name, instance["url"]], BREAKER_STATES.get(instance["breaker"], 2)
-                )
+                for state in BREAKER_STATES:
+                    breaker.add_metric([name, instance["url"], state],
+                                       1 if instance["breaker"] == state else 0)
                 outstanding.add_metric([name, instance["url"]], instance["outstanding"])
                 failure_rate.add_metric([name, instance["url"]], instance["failure_rate"])
                 slow_rate.add_metric([name, instance["url"]], instance["slow_call_rate"])

@@ -454,3 +454,12 @@ def test_metrics_count_bytes_and_connections(api, proxy, connect, wait):
     assert sent == ["5"]
     active = [v for k, v in lines.items() if k.startswith("toxiproxy_proxy_active_connections")]
     assert active == ["1"]
+
+
+def test_metrics_follow_prometheus_naming(api, proxy, connect):
+    from tests.support.metrics import naming_problems
+
+    client = connect(proxy["listen"])
+    client.sendall(b"12345")
+    assert client.recv(5) == b"12345"
+    assert naming_problems(api.get("/metrics").text) == []

@@ -174,3 +174,10 @@ def test_the_chart_library_is_the_vendored_npm_release_with_its_licence() -> Non
     assert "MIT License" in (vendor / "LICENSE").read_text()
     makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
     assert f"UPLOT_VERSION ?= {declared}" in makefile
+
+
+def test_metrics_follow_prometheus_naming(console, shop: Api) -> None:
+    from tests.support.metrics import naming_problems
+
+    shop.post("/proxies/cart/toxics", json={"type": "latency", "attributes": {"latency": 5}})
+    assert naming_problems(console.get("/metrics", base_url=ORIGIN).get_data(as_text=True)) == []

@@ -129,3 +129,20 @@ def test_gunicorn_runs_the_gateway_with_its_config(upstreams, key_files, tmp_pat
         assert answers[0].headers.get("Connection", "keep-alive").lower() != "close"
     finally:
         process.stop()
+
+
+def test_metrics_follow_prometheus_naming(start_gateway, upstreams):
+    """Counters end in _total, breaker state is a labelled one-hot gauge, refusals count up."""
+    from tests.support.metrics import naming_problems
+
+    upstreams["product"].answer(500)
+    gateway = start_gateway(breaker_failures=2, breaker_reset_seconds=30)
+    for _ in range(3):
+        gateway.get("/api/v1/products/x")
+    text = gateway.get("/metrics").text
+    assert naming_problems(text) == []
+    product = upstreams["product"].url
+    for state, value in (("open", "1.0"), ("closed", "0.0"), ("half-open", "0.0")):
+        assert (f'breakwater_gateway_breaker_state{{replica="{product}",state="{state}",'
+                f'upstream="product"}} {value}') in text
+    assert "# TYPE breakwater_gateway_bulkhead_rejected_total counter" in text

@@ -126,3 +126,18 @@ def test_readyz_reports_an_unreachable_database(tmp_path: Path) -> None:
     app = build_app(settings, make_db(), [], migrations_dir=tmp_path, api_title="Demo")
     ready = app.test_client().get("/readyz")
     assert ready.status_code == 503 and ready.get_json()["checks"]["database"]["ok"] is False
+
+
+@pytest.mark.parametrize("service", ["auth", "product", "cart", "order"])
+def test_every_services_metrics_follow_prometheus_naming(service: str, tmp_path: Path,
+                                                         key_files, monkeypatch) -> None:
+    from tests.support.metrics import naming_problems
+
+    monkeypatch.setenv("BREAKWATER_VAR_DIR", str(tmp_path))
+    module = __import__(f"services.{service}", fromlist=["create_app"])
+    app = module.create_app({"database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
+                             "auto_migrate": True})
+    client = app.test_client()
+    client.get("/healthz")
+    client.get("/api/v1/nothing-here")
+    assert naming_problems(client.get("/metrics").get_data(as_text=True)) == []
