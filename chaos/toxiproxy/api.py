@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import errors, metrics
+from .addresses import ProxyError
 from .http import Request, Response
-from .proxy import ProxyError
 from .registry import PopulateError, Registry
 
 VERSION = "2.12.0"

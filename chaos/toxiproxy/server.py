@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .addresses import ProxyError
 from .api import ControlApi, error_response
 from .errors import ApiError
 from .events import EventLog
 from .http import HttpServer
-from .proxy import ProxyError
 from .registry import PopulateError, Registry
 
 

@@ -48,7 +48,7 @@ class LinkControl(Protocol):
 
     def close_connection(self) -> None: ...
 
-    def reset_connection(self) -> None: ...
+    def arm_reset(self) -> None: ...
 
 
 def _wake(waiter: asyncio.Future) -> None:
@@ -56,8 +56,15 @@ def _wake(waiter: asyncio.Future) -> None:
         waiter.set_result(None)
 
 
+# Toxiproxy reads at most 32 KB at a time; a chain stage holds about one such chunk in hand.
+CHUNK_BYTES = 32 * 1024
+
+
 class Stage:
     """A toxic acting on one link; the base class passes data through unchanged."""
+
+    # Bytes this stage may hold before the link stops reading its source.
+    capacity = CHUNK_BYTES
 
     def __init__(self, toxic: Toxic, link: LinkControl) -> None:
         self.toxic = toxic
@@ -123,8 +130,8 @@ class Stage:
         self.inbox.extend(pending)
         self.start(redraw)
 
-    def closes_on_removal(self) -> bool:
-        """Whether removing this toxic closes the connection instead of letting data flow."""
+    def ends_stream_on_removal(self) -> bool:
+        """Whether removing this toxic ends the stream instead of letting data flow."""
         return False
 
     async def _run(self) -> None:
@@ -155,6 +162,10 @@ def _unwired(item: Item) -> None:
 
 class LatencyStage(Stage):
     """Each chunk leaves `latency` ± `jitter` ms after it was read; order is kept."""
+
+    # Toxiproxy's latency toxic reads through a 1024-chunk channel: a whole latency's worth of
+    # traffic is read ahead, so the delay does not cap throughput.
+    capacity = 1024 * CHUNK_BYTES
 
     async def act(self) -> None:
         loop = self.link.loop
@@ -232,7 +243,7 @@ class TimeoutStage(Stage):
             self.held = NOTHING
             self.link.dropped(len(item.data))
 
-    def closes_on_removal(self) -> bool:
+    def ends_stream_on_removal(self) -> bool:
         return self.active
 
 
@@ -250,15 +261,23 @@ class ResetPeerStage(Stage):
             if item is None:
                 self.emit(None)
                 return
+            assert isinstance(item, Chunk)
             self.held = NOTHING  # dropped, as Toxiproxy drops it
+            self.link.dropped(len(item.data))
             self.triggered_at = loop.time()
         due = self.triggered_at + self.toxic.attributes["timeout"] / 1000.0
         await asyncio.sleep(max(0.0, due - loop.time()))
-        self.link.reset_connection()
+        # Toxiproxy closes this stub's output with SO_LINGER 0 on both sockets: the rest of the
+        # chain drains, this direction's destination is reset, and the other direction follows.
+        self.link.arm_reset()
+        self.emit(None)
 
-    def closes_on_removal(self) -> bool:
+    def ends_stream_on_removal(self) -> bool:
         # Data was already dropped: letting the stream go on would deliver a corrupt stream.
-        return self.active and self.triggered_at is not None
+        if self.active and self.triggered_at is not None:
+            self.link.arm_reset()
+            return True
+        return False
 
 
 class SlicerStage(Stage):
