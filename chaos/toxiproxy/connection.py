@@ -6,10 +6,9 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from .addresses import split_host_port
-from .link import EarlyWrites, Link
+from .link import EarlyWrites, Link, set_linger_zero
 
 if TYPE_CHECKING:
-    from .link import Destination
     from .proxy import Proxy
 
 
@@ -89,7 +88,8 @@ class Connection:
         client.incoming = self.downstream
         self.upstream.source = client
         self.downstream.dest = client.transport
-        self.upstream.dest = EarlyWrites()
+        self.early = EarlyWrites()
+        self.upstream.dest = self.early
         for toxic in proxy.toxics["upstream"]:
             self.upstream.add_stage(toxic)
         for toxic in proxy.toxics["downstream"]:
@@ -110,16 +110,20 @@ class Connection:
     def attach_upstream(self, side: UpstreamSide) -> None:
         """The upstream answered: wire its socket into both links and start reading the client."""
         transport = side.transport
-        if self.closed or self.upstream.finished:
+        if self.closed:
             transport.abort()  # type: ignore[union-attr]
             return
         self.upstream_side = side
-        early = self.upstream.dest
-        assert isinstance(early, EarlyWrites)
-        for data in early.chunks:
+        for data in self.early.chunks:
             transport.write(data)  # type: ignore[union-attr]
-        self.upstream.dest = transport
         self.downstream.source = side
+        if not self.early.ended:
+            self.upstream.dest = transport
+        elif self.early.reset:
+            set_linger_zero(transport)  # type: ignore[arg-type]
+            transport.abort()  # type: ignore[union-attr]
+        else:
+            transport.close()  # type: ignore[union-attr]
         self.client.transport.resume_reading()  # type: ignore[union-attr]
 
     # -- ends ----------------------------------------------------------------------------
@@ -133,11 +137,8 @@ class Connection:
         side.outgoing.receive_eof()  # type: ignore[union-attr]
         side.incoming.dest_lost()  # type: ignore[union-attr]
 
-    def link_finished(self, link: Link, dest: Destination | None) -> None:
+    def link_finished(self) -> None:
         """A link closed its destination; when both have, the connection is over."""
-        if isinstance(dest, EarlyWrites):
-            self.close()  # ended before the upstream answered: nothing to hand over
-            return
         if self.upstream.finished and self.downstream.finished and not self.closed:
             self.closed = True
             self.dial_task.cancel()
@@ -157,6 +158,3 @@ class Connection:
         self.dial_task.cancel()
         for link in (self.upstream, self.downstream):
             link.finish(abort=abort)
-        if not self.closed:  # finish() above could not forget it: a link held early writes
-            self.closed = True
-            self.proxy.forget(self)

@@ -33,6 +33,14 @@ MIN_HIGH_WATER = 1 << 20
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
+def set_linger_zero(transport: Destination) -> None:
+    """SO_LINGER 0: closing the socket then sends a TCP RST instead of a FIN."""
+    sock = transport.get_extra_info("socket")  # type: ignore[attr-defined]
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+
+
 class Destination(Protocol):
     """Where a link writes: an asyncio transport, or a stand-in for one."""
 
@@ -49,11 +57,16 @@ class EarlyWrites:
     """Stands in for the upstream transport while it is being dialled.
 
     The client's reads are paused meanwhile, but a loop may deliver a first read anyway;
-    keeping it here spares the hot path a check for a missing transport.
+    keeping it here spares the hot path a check for a missing transport. If the link even
+    finishes before the upstream answers (a `limit_data` reached on that first read), the
+    upstream is closed as soon as it answers, after these writes, as Toxiproxy (which dials
+    before it reads anything) would have done.
     """
 
     def __init__(self) -> None:
         self.chunks: list[bytes] = []
+        self.ended = False
+        self.reset = False
 
     def write(self, data: bytes) -> None:
         self.chunks.append(data)
@@ -145,12 +158,14 @@ class Link:
         self.finished = True
         self.stop_stages()
         dest, self.dest = self.dest, Discard(self)
-        if not isinstance(dest, EarlyWrites | Discard) and not dest.is_closing():
+        if isinstance(dest, EarlyWrites):
+            dest.ended, dest.reset = True, abort or self.reset_armed
+        elif not isinstance(dest, Discard) and not dest.is_closing():  # type: ignore[union-attr]
             if abort or self.reset_armed:
-                dest.abort()
+                dest.abort()  # type: ignore[union-attr]
             else:
-                dest.close()
-        self.connection.link_finished(self, dest)
+                dest.close()  # type: ignore[union-attr]
+        self.connection.link_finished()
 
     def dest_lost(self) -> None:
         """The destination socket is gone (its peer closed or reset it): nothing more to write."""
@@ -159,11 +174,8 @@ class Link:
     def arm_reset(self) -> None:
         """Make both sockets of the connection reset (SO_LINGER 0) rather than close."""
         for side in (self.connection.client, self.connection.upstream_side):
-            transport = side.transport if side is not None else None
-            sock = transport.get_extra_info("socket") if transport is not None else None
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+            if side is not None and side.transport is not None:
+                set_linger_zero(side.transport)
         self.reset_armed = True
 
     # -- flow control --------------------------------------------------------------------

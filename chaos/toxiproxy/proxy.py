@@ -121,9 +121,9 @@ class Proxy:
     # -- toxics --------------------------------------------------------------------------
     def add_toxic(self, toxic: Toxic) -> None:
         """Add a toxic; it acts on open connections too, not only new ones."""
-        self.toxics[toxic.stream].append(toxic)
+        self.toxics[toxic.direction].append(toxic)
         for connection in self.connections:
-            connection.link(toxic.stream).add_stage(toxic)
+            connection.link(toxic.direction).add_stage(toxic)
 
     def update_toxic(self, toxic: Toxic, attributes: dict[str, int], toxicity: float) -> None:
         """Apply merged attributes and toxicity to the toxic and every connection it acts on."""
@@ -131,13 +131,13 @@ class Proxy:
         toxic.attributes = attributes
         toxic.toxicity = toxicity
         for connection in self.connections:
-            connection.link(toxic.stream).update_stage(toxic, toxicity_changed)
+            connection.link(toxic.direction).update_stage(toxic, toxicity_changed)
 
     def remove_toxic(self, toxic: Toxic) -> None:
         """Remove a toxic; what it held is delivered in order (a timeout closes instead)."""
-        self.toxics[toxic.stream].remove(toxic)
+        self.toxics[toxic.direction].remove(toxic)
         for connection in list(self.connections):
-            connection.link(toxic.stream).remove_stage(toxic)
+            connection.link(toxic.direction).remove_stage(toxic)
 
     def remove_all_toxics(self) -> list[Toxic]:
         """Remove every toxic, in the order listed; returns those removed."""

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from .toxics import Toxic
@@ -55,6 +55,9 @@ def _wake(waiter: asyncio.Future) -> None:
     if not waiter.done():
         waiter.set_result(None)
 
+
+# Pieces a slicer with no delay writes before letting the event loop run something else.
+PIECES_PER_TURN = 64
 
 # Toxiproxy reads at most 32 KB at a time; a chain stage holds about one such chunk in hand.
 CHUNK_BYTES = 32 * 1024
@@ -189,7 +192,12 @@ class LatencyStage(Stage):
 
 
 class BandwidthStage(Stage):
-    """Data paced to `rate` KB/s, released in pieces of at most 100 ms worth."""
+    """Data paced to `rate` KB/s, released in pieces of at most 100 ms worth.
+
+    Pieces are views of the chunk read, as Go's slices are, so a slow rate costs no copy of
+    the rest of the chunk per piece. A rate of 0 or less holds the chunk until the toxic is
+    removed or updated: Toxiproxy's rate-0 loop keeps sending empty slices and never finishes.
+    """
 
     def __init__(self, toxic: Toxic, link: LinkControl) -> None:
         super().__init__(toxic, link)
@@ -204,15 +212,19 @@ class BandwidthStage(Stage):
                 return
             assert isinstance(chunk, Chunk)
             rate = self.toxic.attributes["rate"]
-            piece_size = max(1, rate * 100)
-            data = chunk.data
-            while data:
-                piece, data = data[:piece_size], data[piece_size:]
+            if rate <= 0:
+                await loop.create_future()  # held until a removal or an update cancels us
+            view = memoryview(chunk.data)
+            piece_size = rate * 100
+            offset = 0
+            while offset < len(view):
+                piece = view[offset:offset + piece_size]
+                offset += len(piece)
                 now = loop.time()
                 self.next_free = max(now, self.next_free) + len(piece) / (rate * 1000.0)
                 await asyncio.sleep(self.next_free - now)
-                self.held = Chunk(data, chunk.ts) if data else NOTHING
-                self.output(Chunk(piece, chunk.ts))
+                self.held = Chunk(view[offset:], chunk.ts) if offset < len(view) else NOTHING
+                self.output(Chunk(piece, chunk.ts))  # type: ignore[arg-type]
 
 
 class SlowCloseStage(Stage):
@@ -283,16 +295,24 @@ class ResetPeerStage(Stage):
 class SlicerStage(Stage):
     """Chunks cut into pieces of about `average_size` ± `size_variation`, `delay` µs apart."""
 
-    def cuts(self, start: int, end: int) -> list[tuple[int, int]]:
-        """Toxiproxy's recursive halving, so piece sizes follow the same distribution."""
+    def cuts(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """Toxiproxy's recursive halving, walked in the same order without recursion.
+
+        Pieces come one at a time, so a chunk cut into thousands of bytes builds no lists.
+        """
         average = self.toxic.attributes["average_size"]
         variation = self.toxic.attributes["size_variation"]
-        if (end - start) - average <= variation:
-            return [(start, end)]
-        mid = start + (end - start) // 2
-        if variation > 0:
-            mid += self.link.rng.randrange(variation * 2) - variation
-        return self.cuts(start, mid) + self.cuts(mid, end)
+        pending = [(start, end)]
+        while pending:
+            start, end = pending.pop()
+            if (end - start) - average <= variation:
+                yield start, end
+                continue
+            mid = start + (end - start) // 2
+            if variation > 0:
+                mid += self.link.rng.randrange(variation * 2) - variation
+            pending.append((mid, end))
+            pending.append((start, mid))
 
     async def act(self) -> None:
         while True:
@@ -303,12 +323,18 @@ class SlicerStage(Stage):
             assert isinstance(chunk, Chunk)
             view = memoryview(chunk.data)
             delay = self.toxic.attributes["delay"] / 1_000_000.0
-            for start, end in self.cuts(0, len(view)):
+            for count, (start, end) in enumerate(self.cuts(0, len(view)), 1):
                 rest = view[end:]
                 self.held = Chunk(rest, chunk.ts) if rest else NOTHING  # type: ignore[arg-type]
-                self.output(Chunk(bytes(view[start:end]), chunk.ts))
-                if rest and delay > 0:
+                self.output(Chunk(view[start:end], chunk.ts))  # type: ignore[arg-type]
+                if not rest:
+                    continue
+                if delay > 0:
                     await asyncio.sleep(delay)
+                elif count % PIECES_PER_TURN == 0:
+                    # Toxiproxy's goroutine yields between pieces even at delay 0; without a
+                    # turn here, one large chunk would hold the API and every other proxy.
+                    await asyncio.sleep(0)
 
 
 class LimitDataStage(Stage):

@@ -317,8 +317,6 @@ def test_toxic_create_errors(api):
 
 
 @pytest.mark.parametrize("toxic_type, attributes, message", [
-    ("bandwidth", {"rate": 0}, "rate"),
-    ("bandwidth", {"rate": -5}, "rate"),
     ("slicer", {"average_size": 0}, "average_size"),
     ("slicer", {"average_size": 5, "size_variation": 6}, "size_variation"),
 ])
@@ -371,11 +369,12 @@ def test_toxic_update_merges_attributes_and_keeps_toxicity(api, method):
 
 def test_toxic_update_rejects_crashing_values(api):
     new_proxy(api)
-    api.post("/proxies/p/toxics", json={"type": "bandwidth", "attributes": {"rate": 10}})
-    response = api.post("/proxies/p/toxics/bandwidth_downstream",
-                        json={"attributes": {"rate": 0}})
+    api.post("/proxies/p/toxics", json={"type": "slicer", "attributes": {"average_size": 10}})
+    response = api.post("/proxies/p/toxics/slicer_downstream",
+                        json={"attributes": {"average_size": 0}})
     assert response.status_code == 400
-    assert api.get("/proxies/p/toxics/bandwidth_downstream").json()["attributes"]["rate"] == 10
+    assert api.get("/proxies/p/toxics/slicer_downstream").json()["attributes"][
+        "average_size"] == 10
 
 
 def test_toxic_delete(api):
