@@ -5,9 +5,17 @@ from __future__ import annotations
 import asyncio
 import errno
 import random
+import socket
 from typing import Any
 
-from .addresses import ProxyError, format_address, resolve_listen, split_host_port
+from .addresses import (
+    LISTEN_BACKLOG,
+    BindError,
+    format_address,
+    listening_socket,
+    resolve_listen,
+    split_host_port,
+)
 from .connection import ClientSide, Connection
 from .toxics import Toxic
 
@@ -56,27 +64,23 @@ class Proxy:
             return
         self.loop = asyncio.get_running_loop()
         address = await resolve_listen(self.listen)
-        host, port = split_host_port(address)
-        try:
-            self._server = await self._bind(host, port)
-        except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            raise ProxyError(f"listen tcp {address}: bind: {reason}") from None
+        self._server = await self.loop.create_server(  # type: ignore[union-attr]
+            lambda: ClientSide(self), sock=await self._listening_socket(address),
+            backlog=LISTEN_BACKLOG,
+        )
         bound = self._server.sockets[0].getsockname()
         self.listen = format_address(bound[0], bound[1])
         self.enabled = True
 
-    async def _bind(self, host: str, port: int) -> asyncio.AbstractServer:
+    async def _listening_socket(self, address: str) -> socket.socket:
         # A listener this proxy closed a moment ago may not be released by the loop yet:
         # retry briefly so that disable-then-enable on the same port works.
         just_released = self.loop.time() - self._stopped_at < 1.0  # type: ignore[union-attr]
-        attempts = 50 if just_released and port else 1
+        attempts = 50 if just_released and split_host_port(address)[1] else 1
         for attempt in range(attempts):
             try:
-                return await self.loop.create_server(  # type: ignore[union-attr]
-                    lambda: ClientSide(self), host, port, reuse_address=True, backlog=1024
-                )
-            except OSError as exc:
+                return listening_socket(address)
+            except BindError as exc:
                 if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
                     raise
                 await asyncio.sleep(0.01)

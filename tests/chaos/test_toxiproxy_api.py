@@ -46,18 +46,8 @@ def test_every_response_carries_a_request_id(api):
 def test_browsers_are_refused(api):
     response = api.get("/proxies", headers={"User-Agent": "Mozilla/5.0 (X11; Linux)"})
     assert response.status_code == 403
-    assert response.json()["status"] == 403
     assert "X-Toxiproxy-Request-Id" in response.headers
-
-
-def test_unknown_route_is_404_and_wrong_method_is_405(api):
-    assert api.get("/nope").status_code == 404
-    assert api.get("/proxies/a/b/c/d").status_code == 404
-    response = api.delete("/version")
-    assert response.status_code == 405
-    assert response.json() == {"error": response.json()["error"], "status": 405}
-    assert api.put("/proxies").status_code == 405
-    assert api.get("/reset").status_code == 405
+    assert api.get("/proxies", headers={"User-Agent": "curl/8"}).status_code == 200
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(server):
