@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from .server import Server, load_config, new_event_loop
+from .server import Server, finish_other_tasks, load_config, new_event_loop
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +54,7 @@ async def serve(host: str, port: int, config_path: str | None) -> int:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await server.stop()
+    await finish_other_tasks()
     print("toxiproxy stopped", flush=True)
     return 0
 

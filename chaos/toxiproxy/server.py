@@ -93,6 +93,18 @@ class Server:
         await self.registry.close()
 
 
+async def finish_other_tasks() -> None:
+    """Cancel and await every other task of this loop, so it closes with none pending.
+
+    For the owner of the loop, after `Server.stop()`: toxic stages, dials and API connections
+    were cancelled but need a turn of the loop to end.
+    """
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
+
 class ServerThread:
     """A `Server` running on its own event loop in a daemon thread."""
 
@@ -133,6 +145,7 @@ class ServerThread:
         self._ready.set()
         await self._stopped.wait()
         await self.server.stop()
+        await finish_other_tasks()
 
     def call(self, fn: Callable[[], Any], timeout: float = 10) -> Any:
         """Run `fn` on the server's loop and return its result (for tests that peek inside)."""
