@@ -39,16 +39,16 @@ def test_node_client_drives_proxies_and_toxics(node_client, server, echo):
     assert seen["created"]["name"] == "wire" and seen["created"]["enabled"] is True
     assert seen["created"]["upstream"] == echo.address
     assert not seen["created"]["listen"].endswith(":0")
-    assert seen["baselineMs"] < 150
+    assert seen["baselineMs"] < 195
     assert seen["added"] == {"attributes": {"latency": 200, "jitter": 0}, "name": "slow",
                              "stream": "downstream", "toxicity": 1, "type": "latency"}
-    assert 195 <= seen["slowedMs"] < 350
+    assert 195 <= seen["slowedMs"] < 395  # 200 ms asked, and not yet the updated 400
     assert seen["updated"]["attributes"] == {"latency": 400, "jitter": 0}
     assert seen["fetched"] == seen["updated"]
-    assert 395 <= seen["slowerMs"] < 550
-    assert seen["curedMs"] < 150
+    assert seen["slowerMs"] >= 395
+    assert seen["curedMs"] < 195
     assert seen["disabled"] == {"enabled": False, "wire": "refused"}
-    assert seen["enabled"]["enabled"] is True and seen["enabled"]["rttMs"] < 150
+    assert seen["enabled"]["enabled"] is True and seen["enabled"]["rttMs"] < 195
     assert seen["populated"] == ["other", "wire"] and seen["all"] == ["other", "wire"]
     assert seen["toxicsBeforeReset"] == 1
     assert seen["afterReset"]["enabled"] is True and seen["afterReset"]["toxics"] == 0
