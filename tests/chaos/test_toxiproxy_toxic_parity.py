@@ -111,7 +111,7 @@ def test_slicer_without_delay_lets_the_proxy_serve_between_pieces(server, api, p
     add_toxic(api, "echo", {"type": "slicer", "stream": "upstream",
                             "attributes": {"average_size": 1, "delay": 0}})
     client = connect(proxy["listen"])
-    payload = os.urandom(200_000)
+    payload = os.urandom(64_000)  # 64 000 one-byte pieces
     seen_mid_chunk = []
     stop = threading.Event()
 
