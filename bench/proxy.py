@@ -59,9 +59,8 @@ def _measure(ctx: Context, api: str, proxy_pid: int, up_port: int,
              **{name: port for name, (_, port) in relays.items()}}
     pids = {"proxied": proxy_pid, **{name: proc.pid for name, (proc, _) in relays.items()}}
     reps = proxy_ceiling.measure(ctx, ports, pids)
-    accuracy = proxy_toxics.latency_accuracy(
-        api, "bench", px_port, ctx.settings.toxic_samples,
-        [rep["proxied"]["rtt_p50_ms"] for rep in reps])
+    accuracy = proxy_toxics.latency_accuracy(api, up_port, px_port, ctx.settings.toxic_samples,
+                                             len(reps))
     for rep, (figures, toxic) in enumerate(zip(reps, accuracy, strict=True)):
         figures.update(toxic)
         ctx.log(f"  rep {rep + 1}/{ctx.settings.reps} latency toxic {TOXIC_MS} ms asked: "

@@ -1,7 +1,8 @@
 """What the fault proxy's latency toxic does on the wire: how exact it is, and that it does not
 cap throughput.
 
-- Accuracy: round trips through a 100 ms latency toxic, minus those without it.
+- Accuracy: round trips through a proxy with a 100 ms latency toxic, taken in turn with round
+  trips through one without it (same responder, same moments), median minus median.
 - Bulk: 4 MB sent by an upstream through a 1 s downstream latency toxic; the time from the
   client's connect to its last byte. Toxiproxy reads ahead of a latency toxic (1024 chunks),
   so this is about one latency; a relay that stops reading while the toxic holds data takes
@@ -16,28 +17,38 @@ from typing import Any
 
 import requests
 
-from bench.proxy_ceiling import round_trips
+from bench import loadclient
+from bench.proxy_ceiling import PATH
 
 TOXIC_MS = 100
 BULK_BYTES = 4 * 1024 * 1024
 BULK_LATENCY_MS = 1000
 
 
-def latency_accuracy(api: str, proxy: str, port: int, samples: int,
-                     baselines: list[float]) -> list[dict[str, float]]:
-    """Per repetition (one per baseline p50): round trips with a `TOXIC_MS` latency toxic."""
-    toxic = requests.post(f"{api}/proxies/{proxy}/toxics", timeout=5, json={
-        "name": "accuracy", "type": "latency", "attributes": {"latency": TOXIC_MS}})
-    toxic.raise_for_status()
+def latency_accuracy(api: str, upstream_port: int, plain_port: int, samples: int,
+                     reps: int) -> list[dict[str, float]]:
+    """Per repetition: what a `TOXIC_MS` latency toxic adds to a round trip, measured against
+    round trips through a toxic-free proxy taken alternately with them."""
+    created = requests.post(f"{api}/proxies", timeout=5, json={
+        "name": "bench-toxic", "listen": "127.0.0.1:0",
+        "upstream": f"127.0.0.1:{upstream_port}"})
     figures = []
     try:
-        for baseline in baselines:
-            with_toxic = round_trips(port, samples)
-            p50 = statistics.median(with_toxic)
-            figures.append({"toxic_rtt_p50_ms": p50, "toxic_added_p50_ms": p50 - baseline,
-                            "toxic_added_max_ms": max(with_toxic) - baseline})
+        created.raise_for_status()
+        toxic_port = int(created.json()["listen"].rsplit(":", 1)[1])
+        requests.post(f"{api}/proxies/bench-toxic/toxics", timeout=5, json={
+            "type": "latency", "attributes": {"latency": TOXIC_MS}}).raise_for_status()
+        for _ in range(reps):
+            plain, toxic = loadclient.run(loadclient.interleaved(
+                [plain_port, toxic_port], PATH, count=samples,
+                max_seconds=10 + samples * TOXIC_MS / 500))
+            baseline = statistics.median(plain.samples)
+            p50 = statistics.median(toxic.samples)
+            figures.append({"toxic_rtt_p50_ms": p50, "toxic_baseline_p50_ms": baseline,
+                            "toxic_added_p50_ms": p50 - baseline,
+                            "toxic_added_max_ms": max(toxic.samples) - baseline})
     finally:
-        requests.delete(f"{api}/proxies/{proxy}/toxics/accuracy", timeout=5)
+        requests.delete(f"{api}/proxies/bench-toxic", timeout=5)
     return figures
 
 
