@@ -41,10 +41,18 @@ lock: | $(VENV)/bin/python ## re-resolve requirements.lock from pyproject.toml (
 	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
 		--custom-compile-command "make lock" --output-file $(LOCK)
 
+# The Node Toxiproxy client the fault proxy is tested with, from its lock file (skipped,
+# and its test with it, where npm is missing).
+NODE_CLIENT := tests/chaos/node
+$(NODE_CLIENT)/node_modules/.installed-stamp: $(NODE_CLIENT)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(NODE_CLIENT) --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the toxiproxy-node-client test will be skipped"; fi
+
 lint: $(STAMP) ## ruff over the whole tree
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint ## the whole test suite (unit, contract, integration)
+test: $(STAMP) $(NODE_CLIENT)/node_modules/.installed-stamp lint ## the whole test suite (unit, contract, integration)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: $(TOOLS_STAMP) ## stack up, seed, the headline experiments, a verdict table, the report, stack down

@@ -29,7 +29,7 @@ class RunSettings:
     micro_slices: int  # ... cut into this many alternating slices (whole seconds each)
     micro_connections: int
     sequential_count: int  # requests of a low-concurrency latency measurement
-    proxy_seconds: float
+    proxy_seconds: float  # wrk seconds per relay and repetition, in one-second slices
     proxy_connections: int
     toxic_samples: int  # round trips with the 100 ms latency toxic, per repetition
     isolation_scale: float  # duration scale of cart-outage / cart-latency runs
@@ -55,8 +55,8 @@ class RunSettings:
         """The real run: medians of 3, about 8-10 minutes on 2 cores."""
         return cls(mode="full", reps=3, micro_seconds=3, micro_slices=3,
                    micro_connections=16,
-                   sequential_count=150, proxy_seconds=2, proxy_connections=32,
-                   toxic_samples=10, isolation_scale=0.3, isolation_warmup_s=2.5,
+                   sequential_count=150, proxy_seconds=4, proxy_connections=32,
+                   toxic_samples=20, isolation_scale=0.3, isolation_warmup_s=2.5,
                    isolation_resilience_off=True,
                    isolation_experiments=("cart-outage", "cart-latency"),
                    failfast_open_samples=200, rejoin_reps=2, rejoin_hold_s=3.0,

@@ -46,7 +46,8 @@ METHOD = """\
   asyncio keep-alive HTTP/1.1 client: one request at a time on one connection per endpoint,
   taking the compared endpoints in turn so drift hits both alike, every latency kept. The
   fault-proxy benchmark relays to `bench.responder`, a fixed-size responder in its own
-  process. The experiment benchmarks use the project's own Locust runner
+  process, and compares the proxy with HAProxy in TCP mode (Debian's `haproxy`, installed
+  with apt-get when missing) relaying to the same responder on the same CPU. The experiment benchmarks use the project's own Locust runner
   (`loadtests.runner`, FastHttpUser), as the experiments do.
 - **Alternation.** Throughput windows are cut into one-second slices that alternate between
   the compared endpoints (ABCABC…), then merged per endpoint.

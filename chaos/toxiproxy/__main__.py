@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from .server import Server, load_config, new_event_loop
+from .server import Server, finish_other_tasks, load_config, new_event_loop
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,11 +26,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="JSON array of proxies to create before listening")
 
 
+def read_config(path: str | None) -> list | None:
+    """The `--config` file's proxies; a file that cannot be read is reported, not fatal.
+
+    Toxiproxy (api.go `PopulateConfig`) logs a bad config file and serves without it.
+    """
+    if not path:
+        return None
+    try:
+        return load_config(path)
+    except (OSError, ValueError) as exc:
+        print(f"toxiproxy: config {path} not applied: {exc}", file=sys.stderr, flush=True)
+        return None
+
+
 async def serve(host: str, port: int, config_path: str | None) -> int:
     """Run until SIGTERM or SIGINT; prints the bound address for supervisors to parse."""
-    config = load_config(config_path) if config_path else None
-    server = Server(host, port, config)
+    server = Server(host, port, read_config(config_path))
     await server.start()
+    if server.config_error:
+        print(f"toxiproxy: config {config_path} not applied: {server.config_error}",
+              file=sys.stderr, flush=True)
     print(f"toxiproxy API listening on {server.host}:{server.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -38,6 +54,7 @@ async def serve(host: str, port: int, config_path: str | None) -> int:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     await server.stop()
+    await finish_other_tasks()
     print("toxiproxy stopped", flush=True)
     return 0
 

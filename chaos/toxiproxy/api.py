@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import errors, metrics
+from .addresses import ProxyError
 from .http import Request, Response
-from .proxy import ProxyError
 from .registry import PopulateError, Registry
 
 VERSION = "2.12.0"
@@ -34,6 +34,20 @@ def json_response(status: int, payload: Any) -> Response:
 def error_response(status: int, message: str) -> Response:
     """The uniform error body."""
     return json_response(status, errors.ApiError(message, status).to_json())
+
+
+def text_response(status: int, text: str) -> Response:
+    """What Go's `http.Error` writes: plain text and a newline, never sniffed as HTML."""
+    return Response(status, f"{text}\n".encode(), {
+        "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"})
+
+
+class NoRoute(Exception):
+    """No route answers this request: gorilla/mux's own 404 or 405, before any middleware."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 def decode_body(request: Request) -> Any:
@@ -74,18 +88,19 @@ class ControlApi:
     async def handle(self, request: Request) -> Response:
         """Answer one request; every answer carries an `X-Toxiproxy-Request-Id`."""
         try:
+            handler, params = self._route(request.method, request.path)
             if request.headers.get("user-agent", "").startswith("Mozilla/"):
                 # Toxiproxy refuses browsers, so a web page cannot drive it cross-site.
-                raise errors.ApiError("User agent not allowed", 403)
-            handler, params = self._route(request.method, request.path)
+                raise NoRoute(text_response(403, "User agent not allowed"))
             response = await handler(request, *params)
+        except NoRoute as exc:
+            response = exc.response
         except errors.ApiError as exc:
             response = json_response(exc.status, exc.to_json())
         except ProxyError as exc:
             response = error_response(500, str(exc))
         except PopulateError as exc:
-            payload = exc.error.to_json()
-            payload["proxies"] = [proxy.to_json() for proxy in exc.done]
+            payload = {**exc.error.to_json(), "proxies": _proxy_list(exc.done)}
             response = json_response(exc.error.status, payload)
         response.headers["X-Toxiproxy-Request-Id"] = secrets.token_hex(10)
         return response
@@ -95,21 +110,26 @@ class ControlApi:
             match = pattern.fullmatch(path)
             if match:
                 if method not in methods:
-                    raise errors.ApiError(f"method {method} not allowed on {path}", 405)
+                    raise NoRoute(Response(405))  # gorilla/mux writes the status only
                 return methods[method], match.groups()
-        raise errors.ApiError(f"no route for {path}", 404)
+        raise NoRoute(text_response(404, "404 page not found"))
 
     # -- server --------------------------------------------------------------------------
     async def version(self, request: Request) -> Response:
-        return json_response(200, {"version": VERSION})
+        body = f'{{"version": "{VERSION}"}}\n'.encode()  # api.go writes it by hand
+        return Response(200, body, {"Content-Type": "application/json;charset=utf-8"})
 
     async def reset(self, request: Request) -> Response:
         await self.registry.reset()
         return Response(204)
 
     async def populate(self, request: Request) -> Response:
-        proxies = await self.registry.populate(decode_body(request))
-        return json_response(201, {"proxies": [proxy.to_json() for proxy in proxies]})
+        try:
+            proxies = await self.registry.populate(decode_body(request))
+        except errors.ApiError as exc:
+            # api.go `Populate` answers every error with the proxies done, here none: null.
+            return json_response(exc.status, {**exc.to_json(), "proxies": None})
+        return json_response(201, {"proxies": _proxy_list(proxies)})
 
     async def metrics(self, request: Request) -> Response:
         text = metrics.render(self.registry.proxies.values())
@@ -182,3 +202,8 @@ class ControlApi:
     async def remove_toxic(self, request: Request, name: str, toxic: str) -> Response:
         await self.registry.remove_toxic(name, toxic)
         return Response(204)
+
+
+def _proxy_list(proxies: list) -> list[dict[str, Any]] | None:
+    """Go's `proxiesWithToxics`: the proxies as JSON, or null when there are none."""
+    return [proxy.to_json() for proxy in proxies] or None

@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
+# Toxiproxy's API server (api.go `Listen`): a request must arrive within 15 s of the
+# connection (or of its first byte, on a kept-alive one), a response be written within 30 s,
+# and a kept-alive connection may idle 60 s between requests.
+READ_TIMEOUT = 15.0
+WRITE_TIMEOUT = 30.0
+IDLE_TIMEOUT = 60.0
+
 
 @dataclass
 class Request:
@@ -75,13 +82,16 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
 
 
 async def read_request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, start: bytes = b""
 ) -> tuple[Request, bool] | None:
-    """The next request and whether the connection stays open after it; None at EOF."""
+    """The next request and whether the connection stays open after it; None at EOF.
+
+    `start` is what was already read of it (the byte that ended an idle wait).
+    """
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = start + await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip():
+        if (start + exc.partial).strip():
             raise BadRequest("truncated request") from None
         return None
     except asyncio.LimitOverrunError:
@@ -109,8 +119,8 @@ async def read_request(
     return request, keep_alive
 
 
-def encode_response(response: Response, keep_alive: bool) -> bytes:
-    """Status line, headers and body as bytes."""
+def encode_response(response: Response, keep_alive: bool, head: bool = False) -> bytes:
+    """Status line, headers and body as bytes; an answer to HEAD carries no body."""
     try:
         reason = HTTPStatus(response.status).phrase
     except ValueError:
@@ -121,15 +131,26 @@ def encode_response(response: Response, keep_alive: bool) -> bytes:
         lines.append(f"Content-Length: {len(response.body)}")
     if not keep_alive:
         lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
+    body = b"" if head else response.body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 class HttpServer:
     """Serves `handler` on a TCP address; `close()` also closes idle keep-alive connections."""
 
-    def __init__(self, handler: Handler, error_response: Callable[[int, str], Response]) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        error_response: Callable[[int, str], Response],
+        read_timeout: float = READ_TIMEOUT,
+        write_timeout: float = WRITE_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
         self.handler = handler
         self.error_response = error_response
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
+        self.idle_timeout = idle_timeout
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -144,29 +165,51 @@ class HttpServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
+            first = True
             while True:
                 try:
-                    parsed = await read_request(reader, writer)
+                    parsed = await self._next_request(reader, writer, first)
                 except BadRequest as exc:
                     writer.write(encode_response(self.error_response(400, str(exc)), False))
                     break
+                except TimeoutError:
+                    break  # as net/http: the connection is dropped without an answer
                 if parsed is None:
                     break
+                first = False
                 request, keep_alive = parsed
                 try:
                     response = await self.handler(request)
                 except Exception:
                     log.exception("unhandled error answering %s %s", request.method, request.path)
                     response = self.error_response(500, "internal error")
-                writer.write(encode_response(response, keep_alive))
-                await writer.drain()
+                writer.write(encode_response(response, keep_alive, request.method == "HEAD"))
+                await asyncio.wait_for(writer.drain(), self.write_timeout)
                 if not keep_alive:
                     break
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            writer.transport.abort()
         finally:
             self._writers.discard(writer)
             writer.close()
+
+    async def _next_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: bool
+    ) -> tuple[Request, bool] | None:
+        """The next request within the read timeout; None when the client ends or idles out.
+
+        A kept-alive connection first waits for the next request's first byte, for the idle
+        timeout; the read timeout then runs from that byte (from the accept, for the first).
+        """
+        start = b""
+        if not first:
+            try:
+                start = await asyncio.wait_for(reader.read(1), self.idle_timeout)
+            except TimeoutError:
+                return None
+            if not start:
+                return None
+        return await asyncio.wait_for(read_request(reader, writer, start), self.read_timeout)
 
     async def close(self) -> None:
         """Stop listening and close every client connection."""

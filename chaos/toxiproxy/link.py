@@ -1,90 +1,85 @@
-"""Proxied connections: a client socket, an upstream socket, and a `Link` each way.
+"""One direction of a proxied connection: bytes from a source socket to a destination socket.
 
-A link with no toxics relays each read straight into the other socket's transport (the fast
-path: no task, no queue, no copy). Adding a toxic switches that direction to a chain of
-stages, and removing the last one switches it back; both happen synchronously between two
-reads, so no byte is lost or reordered in the switch.
+As in Toxiproxy's `link.go`, each direction is its own link. When its source ends, the link's
+toxic chain drains (a latency toxic still delivers what it holds, a `slow_close` waits) and only
+then does the link close its own destination. The other direction goes on until its own source
+ends, which happens at the latest when this link's close takes its socket away.
+
+A link with no toxics relays each read straight into the destination transport (the fast path:
+no task, no queue, no copy). Adding a toxic switches the link to a chain of stages, and removing
+the last one switches it back; both happen synchronously between two reads, so no byte is lost
+or reordered in the switch.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import socket
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .stages import Chunk, Item, Stage, stage_for
 from .toxics import Toxic
 
 if TYPE_CHECKING:
-    from .proxy import Proxy
+    from .connection import Connection, Side
 
-# Bytes a toxic chain may hold before the source stops being read (Toxiproxy bounds its
-# chains with channel buffers to the same end).
-HIGH_WATER = 1 << 20
-LOW_WATER = 1 << 18
+# The least a toxic chain may hold before the source stops being read. Stages add their own
+# capacity on top (a latency toxic holds as much as Toxiproxy's 1024-chunk channel), so the
+# bound follows the chain as Toxiproxy's channel buffers do.
+MIN_HIGH_WATER = 1 << 20
+
+_LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
-class Side(asyncio.Protocol):
-    """One socket of a proxied connection; reads feed `outgoing`, writes come from `incoming`."""
+def set_linger_zero(transport: Destination) -> None:
+    """SO_LINGER 0: closing the socket then sends a TCP RST instead of a FIN."""
+    sock = transport.get_extra_info("socket")  # type: ignore[attr-defined]
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+
+
+class Destination(Protocol):
+    """Where a link writes: an asyncio transport, or a stand-in for one."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class EarlyWrites:
+    """Stands in for the upstream transport while it is being dialled.
+
+    The client's reads are paused meanwhile, but a loop may deliver a first read anyway;
+    keeping it here spares the hot path a check for a missing transport. If the link even
+    finishes before the upstream answers (a `limit_data` reached on that first read), the
+    upstream is closed as soon as it answers, after these writes, as Toxiproxy (which dials
+    before it reads anything) would have done.
+    """
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.connection: Connection | None = None
-        self.outgoing: Link | None = None  # the link this socket's reads feed
-        self.incoming: Link | None = None  # the link writing into this socket
+        self.chunks: list[bytes] = []
+        self.ended = False
+        self.reset = False
 
-    def data_received(self, data: bytes) -> None:
-        # The fast path, inlined: this runs for every read of every connection.
-        link = self.outgoing
-        link.received += len(data)  # type: ignore[union-attr]
-        if link.head is None:  # type: ignore[union-attr]
-            link.dest.write(data)  # type: ignore[union-attr]
-        else:
-            link.receive_chunk(data)  # type: ignore[union-attr]
-
-    def eof_received(self) -> bool:
-        self.outgoing.receive_eof()  # type: ignore[union-attr]
-        return True  # keep the socket open for writing until the link decides to close
-
-    def pause_writing(self) -> None:
-        self.incoming.set_dest_blocked(True)  # type: ignore[union-attr]
-
-    def resume_writing(self) -> None:
-        self.incoming.set_dest_blocked(False)  # type: ignore[union-attr]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.connection is not None:
-            self.connection.close()
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
 
 
-class ClientSide(Side):
-    """The accepted client socket: dials the upstream for its proxy as soon as it arrives."""
+class Discard:
+    """The destination of a finished link: what still arrives is counted as dropped."""
 
-    def __init__(self, proxy: Proxy) -> None:
-        super().__init__()
-        self.proxy = proxy
+    def __init__(self, link: Link) -> None:
+        self.link = link
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        transport.pause_reading()  # type: ignore[attr-defined]  # until the upstream answers
-        self.connection = Connection(self.proxy, self)
-        self.proxy.adopt(self.connection)
-
-
-class UpstreamSide(Side):
-    """The socket dialled to the proxy's upstream."""
-
-    def __init__(self, connection: Connection) -> None:
-        super().__init__()
-        self.connection = connection
-        self.outgoing = connection.downstream
-        self.incoming = connection.upstream
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def write(self, data: bytes) -> None:
+        self.link.dropped_total += len(data)
 
 
 class Link:
@@ -96,14 +91,18 @@ class Link:
         self.loop = connection.loop
         self.rng: random.Random = connection.proxy.rng
         self.source: Side | None = None
-        self.dest: asyncio.Transport | None = None
+        self.dest: Destination | None = None
         self.stages: list[Stage] = []
         self.head: Stage | None = None
         self.received = 0
         self.buffered = 0  # bytes inside the toxic chain
-        self.dropped_total = 0  # bytes toxics discarded
+        self.dropped_total = 0  # bytes toxics (or a finished link) discarded
+        self.high_water = MIN_HIGH_WATER
         self.dest_blocked = False
         self.source_paused = False
+        self.source_ended = False
+        self.finished = False
+        self.reset_armed = False  # the destination is reset (RST), not closed, at the end
 
     # -- relaying (hot path) -------------------------------------------------------------
     @property
@@ -115,34 +114,69 @@ class Link:
         """Bytes read from the source while toxics act on this direction."""
         self.buffered += len(data)
         self.head.put(Chunk(data, self.loop.time()))  # type: ignore[union-attr]
-        if self.buffered > HIGH_WATER:
+        if self.buffered > self.high_water:
             self._update_reading()
 
     def receive_eof(self) -> None:
-        """The source ended: the chain delivers what it holds, then the connection closes."""
+        """The source ended (EOF, error, or its socket closed): drain the chain, then finish."""
+        if self.source_ended or self.finished:
+            return
+        self.source_ended = True
         if self.head is None:
-            self.connection.close()
+            self.finish()
         else:
             self.head.put(None)
 
     def deliver(self, item: Item) -> None:
         """The end of the toxic chain: write to the destination socket."""
         if item is None:
-            self.connection.close()
+            self.finish()
             return
         size = len(item.data)
-        if size and self.dest is not None:
-            self.dest.write(item.data)
+        if size:
+            self.dest.write(item.data)  # type: ignore[union-attr]
         self.buffered -= size
-        if self.source_paused and self.buffered < LOW_WATER:
+        if self.source_paused and self.buffered < self.high_water // 4:
             self._update_reading()
 
     def dropped(self, nbytes: int) -> None:
         """A toxic discarded `nbytes` it had been counted for."""
         self.buffered -= nbytes
         self.dropped_total += nbytes
-        if self.source_paused and self.buffered < LOW_WATER:
+        if self.source_paused and self.buffered < self.high_water // 4:
             self._update_reading()
+
+    # -- the end of this direction -------------------------------------------------------
+    def finish(self, abort: bool = False) -> None:
+        """Close this link's destination; the other direction is not touched.
+
+        Whatever the chain still holds is dropped and later reads are discarded, as in
+        Toxiproxy, where a closed link stops consuming its chain.
+        """
+        if self.finished:
+            return
+        self.finished = True
+        self.stop_stages()
+        dest, self.dest = self.dest, Discard(self)
+        if isinstance(dest, EarlyWrites):
+            dest.ended, dest.reset = True, abort or self.reset_armed
+        elif not isinstance(dest, Discard) and not dest.is_closing():  # type: ignore[union-attr]
+            if abort or self.reset_armed:
+                dest.abort()  # type: ignore[union-attr]
+            else:
+                dest.close()  # type: ignore[union-attr]
+        self.connection.link_finished()
+
+    def dest_lost(self) -> None:
+        """The destination socket is gone (its peer closed or reset it): nothing more to write."""
+        self.finish(abort=True)
+
+    def arm_reset(self) -> None:
+        """Make both sockets of the connection reset (SO_LINGER 0) rather than close."""
+        for side in (self.connection.client, self.connection.upstream_side):
+            if side is not None and side.transport is not None:
+                set_linger_zero(side.transport)
+        self.reset_armed = True
 
     # -- flow control --------------------------------------------------------------------
     def set_dest_blocked(self, blocked: bool) -> None:
@@ -150,8 +184,10 @@ class Link:
         self._update_reading()
 
     def _update_reading(self) -> None:
-        pause = self.dest_blocked or self.buffered > HIGH_WATER
-        if pause == self.source_paused or self.source is None or self.connection.closed:
+        if self.finished or self.source is None:
+            return
+        pause = self.dest_blocked or self.buffered > self.high_water
+        if pause == self.source_paused:
             return
         self.source_paused = pause
         transport = self.source.transport
@@ -170,9 +206,13 @@ class Link:
         for i, stage in enumerate(self.stages):
             stage.output = self._target(i + 1)
         self.head = self.stages[0] if self.stages else None
+        self.high_water = max(MIN_HIGH_WATER, sum(stage.capacity for stage in self.stages))
+        self._update_reading()
 
     def add_stage(self, toxic: Toxic) -> None:
         """Append a toxic at the end of the chain, acting on data not yet delivered."""
+        if self.finished:
+            return
         stage = stage_for(toxic, self)
         self.stages.append(stage)
         self._rewire()
@@ -185,138 +225,39 @@ class Link:
                 stage.restart(redraw=toxicity_changed)
 
     def remove_stage(self, toxic: Toxic) -> None:
-        """Take a toxic out; what it held goes on, in order (a timeout closes instead)."""
+        """Take a toxic out; what it held goes on, in order.
+
+        A timeout (or a reset_peer that already fired) ends the stream instead: what it held
+        is dropped and the end of stream goes on down the chain, as Toxiproxy's
+        `TimeoutToxic.Cleanup` closes its stub.
+        """
         index = next((i for i, s in enumerate(self.stages) if s.toxic is toxic), None)
         if index is None:
             return
         stage = self.stages[index]
-        closes = stage.closes_on_removal()
+        ends_stream = stage.ends_stream_on_removal()
         pending = stage.stop()
         del self.stages[index]
         self._rewire()
-        if closes:
-            self.connection.close()
-            return
         forward = self._target(index)
+        if ends_stream:
+            for item in pending:
+                if item is not None:
+                    self.dropped(len(item.data))
+            forward(None)
+            return
         for item in pending:
             forward(item)
 
     def stop_stages(self) -> None:
+        """Cancel every stage, dropping what they hold (the link is finishing)."""
         for stage in self.stages:
-            stage.stop()
+            for item in stage.stop():
+                if item is not None:
+                    self.dropped(len(item.data))
+        self.stages = []
+        self.head = None
 
     # -- asked for by stages -------------------------------------------------------------
     def close_connection(self) -> None:
         self.connection.close()
-
-    def reset_connection(self) -> None:
-        self.connection.reset()
-
-
-_LINGER_ZERO = struct.pack("ii", 1, 0)
-
-
-class EarlyWrites:
-    """Stands in for the upstream transport while it is being dialled.
-
-    The client's reads are paused meanwhile, but a loop may deliver a first read anyway;
-    keeping it here spares the hot path a check for a missing transport.
-    """
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-
-class Connection:
-    """A client connection and its upstream, relayed by two links."""
-
-    def __init__(self, proxy: Proxy, client: ClientSide) -> None:
-        self.proxy = proxy
-        self.loop = proxy.loop
-        self.client = client
-        self.upstream_side: UpstreamSide | None = None
-        self.closed = False
-        self.upstream = Link(self, "upstream")
-        self.downstream = Link(self, "downstream")
-        client.outgoing = self.upstream
-        client.incoming = self.downstream
-        self.upstream.source = client
-        self.downstream.dest = client.transport
-        self.early = EarlyWrites()
-        self.upstream.dest = self.early  # type: ignore[assignment]
-        for toxic in proxy.toxics["upstream"]:
-            self.upstream.add_stage(toxic)
-        for toxic in proxy.toxics["downstream"]:
-            self.downstream.add_stage(toxic)
-        self.dial_task = self.loop.create_task(self._dial())
-
-    def link(self, stream: str) -> Link:
-        return self.upstream if stream == "upstream" else self.downstream
-
-    async def _dial(self) -> None:
-        host, port = split_host_port(self.proxy.upstream)
-        try:
-            _, side = await self.loop.create_connection(
-                lambda: UpstreamSide(self), host, port
-            )
-        except (OSError, ValueError):
-            # Toxiproxy closes the client at once; it reads EOF.
-            self.close()
-            return
-        if self.closed:
-            side.transport.abort()  # type: ignore[union-attr]
-            return
-        self.upstream_side = side  # type: ignore[assignment]
-        transport = side.transport  # type: ignore[union-attr]
-        for data in self.early.chunks:
-            transport.write(data)
-        self.upstream.dest = transport
-        self.downstream.source = side  # type: ignore[assignment]
-        self.client.transport.resume_reading()  # type: ignore[union-attr]
-
-    def _transports(self) -> list[asyncio.Transport]:
-        sides = (self.client, self.upstream_side)
-        return [side.transport for side in sides if side is not None and side.transport]
-
-    def _finish(self) -> bool:
-        if self.closed:
-            return False
-        self.closed = True
-        self.dial_task.cancel()
-        self.upstream.stop_stages()
-        self.downstream.stop_stages()
-        self.proxy.forget(self)
-        return True
-
-    def close(self) -> None:
-        """Close both sockets once what they were already given is written (no half-close)."""
-        if self._finish():
-            for transport in self._transports():
-                transport.close()
-
-    def abort(self) -> None:
-        """Close both sockets now, dropping unsent data (the proxy is being disabled)."""
-        if self._finish():
-            for transport in self._transports():
-                transport.abort()
-
-    def reset(self) -> None:
-        """Reset both sockets with a TCP RST: SO_LINGER 0, then close."""
-        if self._finish():
-            for transport in self._transports():
-                sock = transport.get_extra_info("socket")
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
-                transport.abort()
-
-
-def split_host_port(address: str) -> tuple[str, int]:
-    """`host:port` (IPv6 hosts in brackets) as a pair; ValueError when malformed."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"address {address!r}: missing port")
-    return host.strip("[]"), int(port)

@@ -8,35 +8,16 @@ import random
 import socket
 from typing import Any
 
-from .link import ClientSide, Connection, split_host_port
+from .addresses import (
+    LISTEN_BACKLOG,
+    BindError,
+    format_address,
+    listening_socket,
+    resolve_listen,
+    split_host_port,
+)
+from .connection import ClientSide, Connection
 from .toxics import Toxic
-
-
-class ProxyError(Exception):
-    """A runtime failure (bind, resolve) the API answers with 500 and the OS error text."""
-
-
-def format_address(host: str, port: int) -> str:
-    """`host:port`, with IPv6 hosts in brackets, as Go prints a TCP address."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-async def resolve_listen(listen: str) -> str:
-    """The address `listen` resolves to (`localhost:P` → `127.0.0.1:P`), IPv4 preferred."""
-    try:
-        host, port = split_host_port(listen)
-    except ValueError as exc:
-        raise ProxyError(f"listen tcp {listen}: {exc}") from None
-    if not host:
-        return format_address("0.0.0.0", port)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
-        )
-    except socket.gaierror as exc:
-        raise ProxyError(f"listen tcp {listen}: lookup {host}: {exc.strerror}") from None
-    infos.sort(key=lambda info: info[0] != socket.AF_INET)
-    return format_address(infos[0][4][0], port)
 
 
 class Proxy:
@@ -83,27 +64,23 @@ class Proxy:
             return
         self.loop = asyncio.get_running_loop()
         address = await resolve_listen(self.listen)
-        host, port = split_host_port(address)
-        try:
-            self._server = await self._bind(host, port)
-        except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            raise ProxyError(f"listen tcp {address}: bind: {reason}") from None
+        self._server = await self.loop.create_server(  # type: ignore[union-attr]
+            lambda: ClientSide(self), sock=await self._listening_socket(address),
+            backlog=LISTEN_BACKLOG,
+        )
         bound = self._server.sockets[0].getsockname()
         self.listen = format_address(bound[0], bound[1])
         self.enabled = True
 
-    async def _bind(self, host: str, port: int) -> asyncio.AbstractServer:
+    async def _listening_socket(self, address: str) -> socket.socket:
         # A listener this proxy closed a moment ago may not be released by the loop yet:
         # retry briefly so that disable-then-enable on the same port works.
         just_released = self.loop.time() - self._stopped_at < 1.0  # type: ignore[union-attr]
-        attempts = 50 if just_released and port else 1
+        attempts = 50 if just_released and split_host_port(address)[1] else 1
         for attempt in range(attempts):
             try:
-                return await self.loop.create_server(  # type: ignore[union-attr]
-                    lambda: ClientSide(self), host, port, reuse_address=True, backlog=1024
-                )
-            except OSError as exc:
+                return listening_socket(address)
+            except BindError as exc:
                 if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
                     raise
                 await asyncio.sleep(0.01)
@@ -148,9 +125,9 @@ class Proxy:
     # -- toxics --------------------------------------------------------------------------
     def add_toxic(self, toxic: Toxic) -> None:
         """Add a toxic; it acts on open connections too, not only new ones."""
-        self.toxics[toxic.stream].append(toxic)
+        self.toxics[toxic.direction].append(toxic)
         for connection in self.connections:
-            connection.link(toxic.stream).add_stage(toxic)
+            connection.link(toxic.direction).add_stage(toxic)
 
     def update_toxic(self, toxic: Toxic, attributes: dict[str, int], toxicity: float) -> None:
         """Apply merged attributes and toxicity to the toxic and every connection it acts on."""
@@ -158,13 +135,13 @@ class Proxy:
         toxic.attributes = attributes
         toxic.toxicity = toxicity
         for connection in self.connections:
-            connection.link(toxic.stream).update_stage(toxic, toxicity_changed)
+            connection.link(toxic.direction).update_stage(toxic, toxicity_changed)
 
     def remove_toxic(self, toxic: Toxic) -> None:
         """Remove a toxic; what it held is delivered in order (a timeout closes instead)."""
-        self.toxics[toxic.stream].remove(toxic)
+        self.toxics[toxic.direction].remove(toxic)
         for connection in list(self.connections):
-            connection.link(toxic.stream).remove_stage(toxic)
+            connection.link(toxic.direction).remove_stage(toxic)
 
     def remove_all_toxics(self) -> list[Toxic]:
         """Remove every toxic, in the order listed; returns those removed."""

@@ -11,8 +11,9 @@ import random
 from typing import Any
 
 from . import errors
+from .addresses import ProxyError, resolve_listen
 from .events import EventLog
-from .proxy import Proxy, ProxyError, resolve_listen
+from .proxy import Proxy
 from .toxics import Toxic, fold_keys, parse_new, parse_update
 
 

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .addresses import ProxyError
 from .api import ControlApi, error_response
 from .errors import ApiError
 from .events import EventLog
-from .http import HttpServer
-from .proxy import ProxyError
+from .http import IDLE_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT, HttpServer
 from .registry import PopulateError, Registry
+
+log = logging.getLogger(__name__)
 
 
 def load_config(path: str | Path) -> list[dict[str, Any]]:
@@ -49,13 +52,18 @@ class Server:
         config: list[dict[str, Any]] | None = None,
         clock: Callable[[], float] | None = None,
         rng: random.Random | None = None,
+        read_timeout: float = READ_TIMEOUT,
+        write_timeout: float = WRITE_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.host = host
         self.port = port
         self.config = config
+        self.config_error: str | None = None
         self.registry = Registry(EventLog(clock) if clock else EventLog(), rng)
         self.api = ControlApi(self.registry)
-        self._http = HttpServer(self.api.handle, error_response)
+        self._http = HttpServer(self.api.handle, error_response, read_timeout=read_timeout,
+                                write_timeout=write_timeout, idle_timeout=idle_timeout)
 
     @property
     def url(self) -> str:
@@ -63,20 +71,38 @@ class Server:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        """Apply the config, then listen; `port` then holds the bound port."""
+        """Apply the config, then listen; `port` then holds the bound port.
+
+        A config that cannot be applied is logged (`config_error`) and the API serves anyway,
+        with the proxies created before the failure, as api.go `PopulateConfig` does.
+        """
         if self.config:
             try:
                 await self.registry.populate(self.config)
             except PopulateError as exc:
-                raise RuntimeError(f"config: {exc.error.message}") from None
+                self.config_error = exc.error.message
             except (ApiError, ProxyError) as exc:
-                raise RuntimeError(f"config: {exc}") from None
+                self.config_error = str(exc)
+            if self.config_error:
+                log.error("config not applied: %s", self.config_error)
         self.host, self.port = await self._http.start(self.host, self.port)
 
     async def stop(self) -> None:
         """Close the API listener and its connections, then every proxy and connection."""
         await self._http.close()
         await self.registry.close()
+
+
+async def finish_other_tasks() -> None:
+    """Cancel and await every other task of this loop, so it closes with none pending.
+
+    For the owner of the loop, after `Server.stop()`: toxic stages, dials and API connections
+    were cancelled but need a turn of the loop to end.
+    """
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 class ServerThread:
@@ -119,6 +145,7 @@ class ServerThread:
         self._ready.set()
         await self._stopped.wait()
         await self.server.stop()
+        await finish_other_tasks()
 
     def call(self, fn: Callable[[], Any], timeout: float = 10) -> Any:
         """Run `fn` on the server's loop and return its result (for tests that peek inside)."""
@@ -145,6 +172,10 @@ def run_in_thread(
     port: int = 0,
     config: list[dict[str, Any]] | None = None,
     rng: random.Random | None = None,
+    **options: float,
 ) -> ServerThread:
-    """Start a server in a background thread; returns a handle with `.url` and `.stop()`."""
-    return ServerThread(Server(host, port, config, rng=rng)).start()
+    """Start a server in a background thread; returns a handle with `.url` and `.stop()`.
+
+    `options` are the API timeouts (`read_timeout`, `write_timeout`, `idle_timeout`).
+    """
+    return ServerThread(Server(host, port, config, rng=rng, **options)).start()

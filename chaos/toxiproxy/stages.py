@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from .toxics import Toxic
@@ -48,7 +48,7 @@ class LinkControl(Protocol):
 
     def close_connection(self) -> None: ...
 
-    def reset_connection(self) -> None: ...
+    def arm_reset(self) -> None: ...
 
 
 def _wake(waiter: asyncio.Future) -> None:
@@ -56,8 +56,18 @@ def _wake(waiter: asyncio.Future) -> None:
         waiter.set_result(None)
 
 
+# Pieces a slicer with no delay writes before letting the event loop run something else.
+PIECES_PER_TURN = 64
+
+# Toxiproxy reads at most 32 KB at a time; a chain stage holds about one such chunk in hand.
+CHUNK_BYTES = 32 * 1024
+
+
 class Stage:
     """A toxic acting on one link; the base class passes data through unchanged."""
+
+    # Bytes this stage may hold before the link stops reading its source.
+    capacity = CHUNK_BYTES
 
     def __init__(self, toxic: Toxic, link: LinkControl) -> None:
         self.toxic = toxic
@@ -123,8 +133,8 @@ class Stage:
         self.inbox.extend(pending)
         self.start(redraw)
 
-    def closes_on_removal(self) -> bool:
-        """Whether removing this toxic closes the connection instead of letting data flow."""
+    def ends_stream_on_removal(self) -> bool:
+        """Whether removing this toxic ends the stream instead of letting data flow."""
         return False
 
     async def _run(self) -> None:
@@ -156,6 +166,10 @@ def _unwired(item: Item) -> None:
 class LatencyStage(Stage):
     """Each chunk leaves `latency` ± `jitter` ms after it was read; order is kept."""
 
+    # Toxiproxy's latency toxic reads through a 1024-chunk channel: a whole latency's worth of
+    # traffic is read ahead, so the delay does not cap throughput.
+    capacity = 1024 * CHUNK_BYTES
+
     async def act(self) -> None:
         loop = self.link.loop
         while True:
@@ -178,7 +192,12 @@ class LatencyStage(Stage):
 
 
 class BandwidthStage(Stage):
-    """Data paced to `rate` KB/s, released in pieces of at most 100 ms worth."""
+    """Data paced to `rate` KB/s, released in pieces of at most 100 ms worth.
+
+    Pieces are views of the chunk read, as Go's slices are, so a slow rate costs no copy of
+    the rest of the chunk per piece. A rate of 0 or less holds the chunk until the toxic is
+    removed or updated: Toxiproxy's rate-0 loop keeps sending empty slices and never finishes.
+    """
 
     def __init__(self, toxic: Toxic, link: LinkControl) -> None:
         super().__init__(toxic, link)
@@ -193,15 +212,19 @@ class BandwidthStage(Stage):
                 return
             assert isinstance(chunk, Chunk)
             rate = self.toxic.attributes["rate"]
-            piece_size = max(1, rate * 100)
-            data = chunk.data
-            while data:
-                piece, data = data[:piece_size], data[piece_size:]
+            if rate <= 0:
+                await loop.create_future()  # held until a removal or an update cancels us
+            view = memoryview(chunk.data)
+            piece_size = rate * 100
+            offset = 0
+            while offset < len(view):
+                piece = view[offset:offset + piece_size]
+                offset += len(piece)
                 now = loop.time()
                 self.next_free = max(now, self.next_free) + len(piece) / (rate * 1000.0)
                 await asyncio.sleep(self.next_free - now)
-                self.held = Chunk(data, chunk.ts) if data else NOTHING
-                self.output(Chunk(piece, chunk.ts))
+                self.held = Chunk(view[offset:], chunk.ts) if offset < len(view) else NOTHING
+                self.output(Chunk(piece, chunk.ts))  # type: ignore[arg-type]
 
 
 class SlowCloseStage(Stage):
@@ -232,7 +255,7 @@ class TimeoutStage(Stage):
             self.held = NOTHING
             self.link.dropped(len(item.data))
 
-    def closes_on_removal(self) -> bool:
+    def ends_stream_on_removal(self) -> bool:
         return self.active
 
 
@@ -250,30 +273,46 @@ class ResetPeerStage(Stage):
             if item is None:
                 self.emit(None)
                 return
+            assert isinstance(item, Chunk)
             self.held = NOTHING  # dropped, as Toxiproxy drops it
+            self.link.dropped(len(item.data))
             self.triggered_at = loop.time()
         due = self.triggered_at + self.toxic.attributes["timeout"] / 1000.0
         await asyncio.sleep(max(0.0, due - loop.time()))
-        self.link.reset_connection()
+        # Toxiproxy closes this stub's output with SO_LINGER 0 on both sockets: the rest of the
+        # chain drains, this direction's destination is reset, and the other direction follows.
+        self.link.arm_reset()
+        self.emit(None)
 
-    def closes_on_removal(self) -> bool:
+    def ends_stream_on_removal(self) -> bool:
         # Data was already dropped: letting the stream go on would deliver a corrupt stream.
-        return self.active and self.triggered_at is not None
+        if self.active and self.triggered_at is not None:
+            self.link.arm_reset()
+            return True
+        return False
 
 
 class SlicerStage(Stage):
     """Chunks cut into pieces of about `average_size` ± `size_variation`, `delay` µs apart."""
 
-    def cuts(self, start: int, end: int) -> list[tuple[int, int]]:
-        """Toxiproxy's recursive halving, so piece sizes follow the same distribution."""
+    def cuts(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """Toxiproxy's recursive halving, walked in the same order without recursion.
+
+        Pieces come one at a time, so a chunk cut into thousands of bytes builds no lists.
+        """
         average = self.toxic.attributes["average_size"]
         variation = self.toxic.attributes["size_variation"]
-        if (end - start) - average <= variation:
-            return [(start, end)]
-        mid = start + (end - start) // 2
-        if variation > 0:
-            mid += self.link.rng.randrange(variation * 2) - variation
-        return self.cuts(start, mid) + self.cuts(mid, end)
+        pending = [(start, end)]
+        while pending:
+            start, end = pending.pop()
+            if (end - start) - average <= variation:
+                yield start, end
+                continue
+            mid = start + (end - start) // 2
+            if variation > 0:
+                mid += self.link.rng.randrange(variation * 2) - variation
+            pending.append((mid, end))
+            pending.append((start, mid))
 
     async def act(self) -> None:
         while True:
@@ -284,12 +323,18 @@ class SlicerStage(Stage):
             assert isinstance(chunk, Chunk)
             view = memoryview(chunk.data)
             delay = self.toxic.attributes["delay"] / 1_000_000.0
-            for start, end in self.cuts(0, len(view)):
+            for count, (start, end) in enumerate(self.cuts(0, len(view)), 1):
                 rest = view[end:]
                 self.held = Chunk(rest, chunk.ts) if rest else NOTHING  # type: ignore[arg-type]
-                self.output(Chunk(bytes(view[start:end]), chunk.ts))
-                if rest and delay > 0:
+                self.output(Chunk(view[start:end], chunk.ts))  # type: ignore[arg-type]
+                if not rest:
+                    continue
+                if delay > 0:
                     await asyncio.sleep(delay)
+                elif count % PIECES_PER_TURN == 0:
+                    # Toxiproxy's goroutine yields between pieces even at delay 0; without a
+                    # turn here, one large chunk would hold the API and every other proxy.
+                    await asyncio.sleep(0)
 
 
 class LimitDataStage(Stage):

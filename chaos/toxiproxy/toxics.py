@@ -37,6 +37,11 @@ class Toxic:
     toxicity: float = 1.0
     attributes: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def direction(self) -> str:
+        """`upstream` or `downstream`: the stream as sent may be in any case (`Upstream`)."""
+        return self.stream.lower()
+
     def to_json(self) -> dict[str, Any]:
         """The toxic as the API shows it."""
         return {
@@ -88,9 +93,11 @@ def _attributes(toxic_type: str, raw: Any, current: dict[str, int]) -> dict[str,
 
 
 def validate(toxic_type: str, attributes: dict[str, int]) -> None:
-    """Reject values that make the real Toxiproxy crash or spin, with a clear 400."""
-    if toxic_type == "bandwidth" and attributes["rate"] <= 0:
-        raise errors.invalid_attribute("bandwidth rate must be greater than 0 (KB/s)")
+    """Reject values that make the real Toxiproxy crash or spin, with a clear 400.
+
+    A bandwidth rate of 0 (or less) is accepted: Toxiproxy holds the data until the toxic is
+    removed, and clients such as `toxiproxy-cli toxic add -t bandwidth` rely on that.
+    """
     if toxic_type == "slicer":
         if attributes["average_size"] < 1:
             raise errors.invalid_attribute("slicer average_size must be at least 1 byte")
@@ -105,8 +112,9 @@ def parse_new(body: Any, name_taken: Callable[[str], bool]) -> Toxic:
     if not isinstance(body, dict):
         raise errors.bad_request_body("expected a JSON object")
     body = fold_keys(body)
+    # Kept as sent, as Toxiproxy keeps it; only its meaning is case-insensitive.
     stream = _string(body, "stream", "downstream")
-    if stream not in STREAMS:
+    if stream.lower() not in STREAMS:
         raise errors.invalid_stream()
     toxic_type = _string(body, "type", "")
     name = _string(body, "name", "") or f"{toxic_type}_{stream}"

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from chaos.toxiproxy import ServerThread, run_in_thread
+from tests.chaos.wire import RecordingServer
 
 
 class EchoServer:
@@ -118,6 +119,14 @@ def echo() -> Iterator[EchoServer]:
 def hangup() -> Iterator[EchoServer]:
     """An upstream that greets with b"bye" and closes at once."""
     upstream = EchoServer(greeting=b"bye")
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def recorder() -> Iterator[RecordingServer]:
+    """An upstream that records what each connection sends and when it ends."""
+    upstream = RecordingServer()
     yield upstream
     upstream.stop()
 
