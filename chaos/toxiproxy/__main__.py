@@ -22,8 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8474, help="API port; 0 picks a free one")
+    parser.add_argument("--port", type=api_port, default=8474,
+                        help="API port, 1..65535 (default 8474); 0 picks a free one")
     parser.add_argument("--config", help="JSON array of proxies to create before listening")
+
+
+def api_port(text: str) -> int:
+    """A TCP port, 0..65535: anything else would be wrapped round by the OS, not refused."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"port {value} is out of range: use 1..65535, or 0 for a free one")
+    return value
 
 
 def read_config(path: str | None) -> list | None:

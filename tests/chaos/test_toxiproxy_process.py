@@ -99,3 +99,15 @@ def test_a_config_failing_half_way_keeps_the_proxies_before_it(tmp_path, echo):
         finally:
             stderr = _stop(process)
     assert f"listen tcp 127.0.0.1:{port}: bind: address already in use" in stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_out_of_range_is_refused_before_listening(port):
+    """A port the OS would wrap round (99999 → 34463) is an error, not a random listener."""
+    result = subprocess.run(
+        [sys.executable, "-m", "chaos.toxiproxy", "--port", port],
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert "listening" not in result.stdout
+    assert "--port" in result.stderr and port in result.stderr
