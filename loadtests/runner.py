@@ -190,6 +190,7 @@ def start_web_ui(env: Any, spec: LoadSpec, stream: TextIO) -> Any:
     if spec.web_port is None:
         return None
     web_ui = env.create_web_ui(host="127.0.0.1", port=spec.web_port)
+    _wait_listening(web_ui)
     url = f"http://127.0.0.1:{spec.web_port}"
     if spec.web_announce:
         announce = Path(spec.web_announce)
@@ -199,6 +200,19 @@ def start_web_ui(env: Any, spec: LoadSpec, stream: TextIO) -> Any:
     stream.write(f"Locust web UI: {url}\n")
     stream.flush()
     return web_ui
+
+
+def _wait_listening(web_ui: Any, timeout: float = 10.0) -> None:
+    """Locust binds the web UI in a greenlet of its own: let it run until the socket listens,
+    so the address is never announced before it answers."""
+    import gevent
+
+    deadline = time.monotonic() + timeout
+    while not getattr(getattr(web_ui, "server", None), "started", False):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Locust's web UI did not start listening within {timeout:.0f} s "
+                               "(is its port free?)")
+        gevent.sleep(0.01)
 
 
 def stop_web_ui(web_ui: Any, spec: LoadSpec) -> None:

@@ -34,12 +34,20 @@ def slow_body(gateway: RunningGateway, headers: dict[str, str]) -> Iterator[sock
 
 
 def answer_of(sock: socket.socket) -> str:
-    """The status line the gateway sent back, or "" if it has not answered."""
+    """The whole answer the gateway sent back (up to its close), or "" if it has not answered.
+
+    The head and the body may come in separate segments, so once the answer has begun it is
+    read to the end of the connection (the refusal closes it)."""
     sock.settimeout(0.05)
     try:
-        return sock.recv(4096).decode("latin-1")
+        first = sock.recv(4096)
     except (TimeoutError, BlockingIOError):
         return ""
+    chunks = [first]
+    sock.settimeout(5)
+    while chunks[-1]:
+        chunks.append(sock.recv(4096))
+    return b"".join(chunks).decode("latin-1")
 
 
 def catalog_reads(gateway: RunningGateway, count: int) -> list[int | None]:
