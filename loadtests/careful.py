@@ -152,6 +152,11 @@ class CarefulShopper:
             if answer["order_status"] == "pending":
                 # Made but not finished: ask the order, then the same key again.
                 status = self.follow(answer["order_id"], min(ends, time.time() + 5))
+                if status is not None:  # what the client was told, as a checkout answer is
+                    self.log_order({**{k: answer[k] for k in ("key", "attempt", "shopper",
+                                                              "order_id")},
+                                    "t": round(time.time() - self.started, 3), "status": 200,
+                                    "order_status": status, "code": None, "source": "order"})
                 if status in (CONFIRMED, FAILED):
                     result.outcome = status
                     break

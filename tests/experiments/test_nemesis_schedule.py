@@ -169,3 +169,14 @@ def test_settle_gives_up_at_its_limit_with_the_last_audit() -> None:
     assert after is None and result == leaking and clock.now == 10
     assert len(calls) == 5  # at 0, 3, 6, 9 and the limit
     assert "unaccounted_units=4" in lines[-1]
+
+
+def test_the_command_refuses_a_bad_database_before_starting_anything(
+        tmp_path, monkeypatch, capsys) -> None:
+    from breakwater.cli import main
+
+    monkeypatch.setenv("BREAKWATER_VAR_DIR", str(tmp_path / "var"))
+    assert main(["experiment", "run", "checkout-nemesis", "--seed", "3", "--port-base", "0",
+                 "--db", "nonsense"]) == 2
+    assert "must contain {service}" in capsys.readouterr().err
+    assert not (tmp_path / "var" / "stack.json").exists()
