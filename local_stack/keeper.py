@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,8 +189,18 @@ class Keeper:
                     handle.write(f"--- {utc_now()} breakwater keeper: {name} (pid {instance.pid}) "
                                  f"{crash.exit}; restarting it (restart {instance.restarts + 1})\n")
                 old = instance.pid
-                instance.pid = launch(list(spec["command"]), dict(spec["env"]), log,
-                                      Path(str(spec["cwd"])))
+                try:
+                    instance.pid = launch(list(spec["command"]), dict(spec["env"]), log,
+                                          Path(str(spec["cwd"])))
+                except OSError as exc:
+                    # Not startable now (a file gone, no memory): try again after a longer wait.
+                    consecutive = crash.consecutive + 1
+                    self.crashes[name] = _Crash(consecutive,
+                                                self.clock() + self.backoff.delay(consecutive),
+                                                crash.exit)
+                    self.log(f"{utc_now()} keeper: cannot start {name}: {exc}; retrying in "
+                             f"{self.backoff.delay(consecutive):g} s")
+                    return
                 instance.ticks, instance.started_at = start_ticks(instance.pid), utc_now()
                 instance.restarts += 1
                 instance.restarted_at, instance.last_exit = instance.started_at, crash.exit
@@ -212,8 +223,14 @@ class Keeper:
             time.sleep(0.02)
 
     def run(self, interval: float = 0.2) -> None:
-        """Tick every `interval` seconds until the stack is gone."""
-        while self.tick():
+        """Tick every `interval` seconds until the stack is gone; an unexpected error is
+        logged and the watch goes on (a keeper that dies keeps nothing)."""
+        while True:
+            try:
+                if not self.tick():
+                    return
+            except Exception:  # noqa: BLE001 - logged with its traceback, then the next look
+                self.log(f"{utc_now()} keeper: error while watching:\n{traceback.format_exc()}")
             time.sleep(interval)
 
 

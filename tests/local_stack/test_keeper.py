@@ -173,3 +173,20 @@ def test_the_stack_restarts_a_killed_instance_and_down_stops_the_new_one(
     wait_until(lambda: processes_of(supervisor.var) == [], timeout=5,
                message="nothing the stack or its keeper started is left")
     assert not (supervisor.var / "launch").exists()
+
+
+def test_an_instance_that_cannot_be_started_is_tried_again_later(
+        sleeper_stack: tuple[StackState, list[int]], tmp_path: Path) -> None:
+    state, pids = sleeper_stack
+    var = Path(state.var_dir)
+    save_launch(var, "worker", [str(tmp_path / "no-such-program")], {}, tmp_path)
+    clock, lines = FakeClock(), []
+    keeper = Keeper(var, "abc123", Backoff(initial=0.5, factor=2, cap=30), clock=clock,
+                    log=lines.append)
+    signal_group(pids[0], 9)
+    wait_until(lambda: not is_running(pids[0]), timeout=5, message="dead")
+    keeper.tick()
+    clock.now += 0.6
+    assert keeper.tick()
+    assert "cannot start worker" in lines[-1] and "retrying in 1 s" in lines[-1]
+    assert load_state(var).instances["worker"].restarts == 0
