@@ -172,22 +172,23 @@ class CarefulShopper:
         return result
 
     def put_in_cart(self, quantity: int, ends: float) -> bool:
-        """Make the cart hold exactly `quantity` of the product (set it, add it if missing)."""
-        path = f"/api/v1/cart/items/{self.product_id}"
-        pause = 0.25
+        """Make the cart hold exactly `quantity` of the product: add it (201: a new line),
+        and when it was there already (200: added to it), set the quantity."""
+        pause, add = 0.25, True
         while time.time() < ends:
-            response = self.request("PUT", path, "/api/v1/cart/items/[id]",
-                                    json={"quantity": quantity})
-            if response is not None and response.status_code == 200:
-                return True
-            if response is not None and response.status_code == 404:
-                added = self.request("POST", "/api/v1/cart/items", "/api/v1/cart/items",
-                                     json={"product_id": self.product_id, "quantity": quantity})
-                if added is not None and added.status_code == 201:
+            if add:
+                response = self.request("POST", "/api/v1/cart/items", "/api/v1/cart/items",
+                                        json={"product_id": self.product_id,
+                                              "quantity": quantity})
+                if response is not None and response.status_code == 201:
                     return True
-                # 200 (it was there after all, now with more) or an error: set it again.
-                if added is not None and added.status_code == 200:
-                    continue
+                add = response is None or response.status_code != 200
+            if not add:
+                response = self.request("PUT", f"/api/v1/cart/items/{self.product_id}",
+                                        "/api/v1/cart/items/[id]", json={"quantity": quantity})
+                if response is not None and response.status_code == 200:
+                    return True
+                add = response is not None and response.status_code == 404
             time.sleep(min(pause, max(0.0, ends - time.time())))
             pause = min(pause * 2, 2.0)
         return False

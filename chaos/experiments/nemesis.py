@@ -47,10 +47,13 @@ class NemesisParams:
     duration: float = 40.0            # faults happen in [start, duration)
     start: float = 2.0                # the sale runs fault-free this long first
     targets: tuple[str, ...] = ("order", "product", "cart")
-    crashes_per_minute: float = 9.0   # SIGKILLs over all targets
+    crashes_per_minute: float = 24.0  # SIGKILLs over all targets
     instance_share: float = 0.4       # of crashes, the share that kill a whole instance
-    window: tuple[float, float] = (1.0, 4.0)   # length of a network fault
-    gap: tuple[float, float] = (2.0, 7.0)      # quiet time between two on one service
+    window: tuple[float, float] = (1.5, 5.0)   # length of a network fault
+    gap: tuple[float, float] = (1.0, 5.0)      # quiet time between two on one service
+    # Share of connections a network fault hits (Toxiproxy's toxicity), drawn per fault:
+    # some calls of a checkout pass, the next one loses its reply.
+    toxicity: tuple[float, float] = (0.3, 1.0)
     # Latency added beyond the callers' read timeouts (order's are 2-3 s, the gateway's
     # budget for a checkout longer still), in ms.
     latency_ms: tuple[int, int] = (3500, 6000)
@@ -62,7 +65,7 @@ class NemesisParams:
             raise ScheduleError(f"the faults need 0 <= start < duration, got {self.start} and "
                                 f"{self.duration}")
         for name, (low, high) in (("window", self.window), ("gap", self.gap),
-                                  ("latency_ms", self.latency_ms)):
+                                  ("latency_ms", self.latency_ms), ("toxicity", self.toxicity)):
             if not 0 < low <= high:
                 raise ScheduleError(f"{name} must be (low, high) with 0 < low <= high")
         if not self.targets:
@@ -73,6 +76,8 @@ class NemesisParams:
                                 f"{', '.join(LINK_FAULTS)}")
         if self.crashes_per_minute < 0 or not 0 <= self.instance_share <= 1:
             raise ScheduleError("crashes_per_minute must be >= 0, instance_share in [0, 1]")
+        if self.toxicity[1] > 1:
+            raise ScheduleError("toxicity is a share of connections: at most 1")
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -126,7 +131,9 @@ def describe_step(step: FaultStep) -> str:
              "down": "outage (proxy down)",
              "latency": f"latency {step.params.get('ms')} ms beyond the read timeout"}[step.kind]
     length = (step.until or step.at) - step.at
-    return f"{step.at:6.1f} s  {where:17}  {words} for {length:.1f} s"
+    share = step.params.get("toxicity")
+    hits = f", {share:.0%} of connections" if share is not None and share < 1 else ""
+    return f"{step.at:6.1f} s  {where:17}  {words} for {length:.1f} s{hits}"
 
 
 def plan_nemesis(seed: int, params: NemesisParams | None = None) -> NemesisSchedule:
@@ -160,12 +167,10 @@ def _link_fault(target: str, kind: str, at: float, until: float, rng: random.Ran
                 params: NemesisParams) -> FaultStep:
     # On the reply stream (downstream): the request reaches the service and is served, and
     # the caller never hears the answer — the case that leaves a checkout uncertain.
-    if kind == "timeout":
-        details: dict[str, Any] = {"ms": 0, "stream": "downstream"}
-    elif kind == "reset_peer":
-        details = {"ms": 0, "stream": "downstream"}
-    elif kind == "latency":
-        details = {"ms": rng.randint(*params.latency_ms), "stream": "downstream"}
-    else:
-        details = {}
+    if kind == "down":
+        return FaultStep(target, kind, at, until, {})
+    details: dict[str, Any] = {"ms": 0, "stream": "downstream"}
+    if kind == "latency":
+        details["ms"] = rng.randint(*params.latency_ms)
+    details["toxicity"] = round(rng.uniform(*params.toxicity), 2)
     return FaultStep(target, kind, at, until, details)
