@@ -34,7 +34,7 @@ from chaos.experiments.verdicts import RunData, Verdict, hypothesis_holds, judge
 from loadtests.careful import run_shoppers, shopping_plans
 
 DEFAULTS = {"shoppers": 60, "purchases": 3, "stock": 400, "max_quantity": 3,
-            "settle_s": 60.0, "audit_every_s": 3.0, "purchase_s": 60.0, "tail_s": 30.0}
+            "settle_s": 60.0, "audit_every_s": 3.0, "purchase_s": 90.0, "tail_s": 60.0}
 
 
 class NemesisFaults:
