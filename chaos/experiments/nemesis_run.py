@@ -158,6 +158,8 @@ def run_nemesis(experiment: Experiment, stack: LocalStack, run_dir: Path, *, see
         "purchases": [dataclasses.asdict(r) for r in shopping.results],
         "windows": windows, "faults": shading, "rollback": rollback or "ok",
         "restarts": restarts, "settle_limit_s": float(options["settle_s"]),
+        "faults_ended_s": round(schedule.end, 1),
+        "shoppers_done_s": round(shopping.finished - started, 1),
         "settled_after_s": settled_after, "groups": group_table(requests, windows),
         "verdicts": [v.as_dict() for v in verdicts], "audit": audit,
         "audit_table": {"headers": ["measure", "value"],
@@ -165,8 +167,11 @@ def run_nemesis(experiment: Experiment, stack: LocalStack, run_dir: Path, *, see
                                  if not isinstance(v, list | dict)]},
         "notes": [f"schedule of seed {seed}: `breakwater experiment run {experiment.name} "
                   f"--seed {seed}` replays the same faults at the same times",
-                  f"audit after {settled_after if settled_after is not None else 'the full'} "
-                  f"s of settling (limit {float(options['settle_s']):g} s)"],
+                  f"faults from {schedule.params.start:g} s to {schedule.end:.1f} s; the "
+                  f"shoppers' last purchase ended at {shopping.finished - started:.1f} s; the "
+                  + (f"audit held {settled_after:g} s after that" if settled_after is not None
+                     else f"audit did not hold within {float(options['settle_s']):g} s after "
+                     "that")],
     }
     return summary, verdicts, RunRecord(requests, samples, shading, info.traces_dir)
 

@@ -65,8 +65,10 @@ def assert_the_shop_healed(experiment: Experiment, seed: int, result) -> None:
     assert saved == schedule.to_json()
     assert [row[2] for row in summary["schedule_table"]["rows"]] == \
         [s.label() for s in schedule.steps]
-    assert all(row[3] is not None for row in summary["schedule_table"]["rows"]), \
-        "every planned fault was applied"
+    # Every planned fault was applied, but a crash of an instance that is itself still
+    # restarting (nothing to kill), which is recorded as such.
+    for row in summary["schedule_table"]["rows"]:
+        assert row[3] is not None or "CrashError" in row[6], row
     assert (result.run_dir / "schedule.png").exists()
     html = (result.run_dir / "report.html").read_text()
     assert "Nemesis schedule" in html and "Audit" in html

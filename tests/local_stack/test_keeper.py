@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from breakwater.cli import main
 from local_stack import StackOptions, Supervisor, load_state, stack_status
 from local_stack.crash import CrashError, kill_instance, kill_worker
 from local_stack.keeper import Backoff, Keeper, launch_file, save_launch
@@ -130,7 +132,7 @@ def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
 
 @pytest.mark.integration
 def test_the_stack_restarts_a_killed_instance_and_down_stops_the_new_one(
-        supervisor: Supervisor) -> None:
+        supervisor: Supervisor, capsys: pytest.CaptureFixture[str]) -> None:
     state = supervisor.up(StackOptions(port_base=0, profile=None, ready_timeout=45,
                                        console=False))
     assert state.keeper is not None and is_running(state.keeper.pid)
@@ -161,6 +163,14 @@ def test_the_stack_restarts_a_killed_instance_and_down_stops_the_new_one(
     assert row.last_exit == "exited"
     keeper_row = next(i for i in status.instances if i.name == "keeper")
     assert keeper_row.alive and keeper_row.health == "watching"
+    assert main(["status", "--var-dir", str(supervisor.var), "--json"]) in (0, 1)
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["restarts"] == {"order": 1}
+    assert printed["state"]["instances"]["order"]["restarts"] == 1
+    assert printed["state"]["keeper"]["pid"] == state.keeper.pid
+    main(["status", "--var-dir", str(supervisor.var)])
+    table = capsys.readouterr().out
+    assert "RESTARTS" in table and "1 (exited)" in table and "watching" in table
     keeper_log = (supervisor.logs_dir / "keeper.log").read_text()
     assert "order" in keeper_log and "restarted order" in keeper_log
 
