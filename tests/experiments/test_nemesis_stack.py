@@ -23,30 +23,45 @@ from tests.support.databases import MYSQL, mysql_available
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
+SHOPPERS, PURCHASES = 10, 3
+
+
+def order_dies_mid_checkout(schedule: NemesisSchedule) -> bool:
+    """Whether order is killed while product's replies are held back (checkouts in flight
+    inside order, waiting on product: the crash that leaves an order pending)."""
+    held = [(s.at, s.until) for s in schedule.steps
+            if s.target == "product" and s.kind in ("latency", "timeout")]
+    return any(s.target == "order" and s.kind in CRASHES
+               and any(start + 0.5 <= s.at <= end for start, end in held)
+               for s in schedule.steps)
+
+
 def small_nemesis() -> tuple[Experiment, int]:
     """The short variant, smaller still, and the first seed whose schedule kills a worker and
-    a whole instance and has network faults on at least two links."""
+    a whole instance, has network faults on at least two links, and kills order while
+    checkouts wait on product."""
     experiment = find("checkout-nemesis.short")
     experiment = dataclasses.replace(
         experiment, stack={**experiment.stack, "profile": None},
         load={**experiment.load, "duration": 12},
-        options={**experiment.options, "shoppers": 6, "purchases": 2, "stock": 40,
-                 "purchase_s": 40, "tail_s": 20, "settle_s": 60,
-                 "nemesis": {"start": 1, "crashes_per_minute": 15, "instance_share": 0.5}})
-    for seed in range(100):
+        options={**experiment.options, "shoppers": SHOPPERS, "purchases": PURCHASES,
+                 "stock": 100, "purchase_s": 25, "tail_s": 15, "settle_s": 60,
+                 "nemesis": {"start": 1, "crashes_per_minute": 18, "instance_share": 0.5}})
+    for seed in range(1000):
         _, schedule = nemesis_settings(experiment, seed)
         kinds = {s.kind for s in schedule.steps}
         links = {s.target for s in schedule.steps if s.kind not in CRASHES}
-        if {"kill_worker", "kill_instance"} <= kinds and len(links) >= 2:
+        if {"kill_worker", "kill_instance"} <= kinds and len(links) >= 2 \
+                and order_dies_mid_checkout(schedule):
             return experiment, seed
-    raise AssertionError("no seed below 100 gives a schedule with every kind of crash")
+    raise AssertionError("no seed below 1000 gives a schedule with every kind of crash")
 
 
 def run_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: str | None):
     var = tmp_path / "var"
     monkeypatch.setenv("BREAKWATER_VAR_DIR", str(var))
     experiment, seed = small_nemesis()
-    stack = LocalStack(var, port_base=0, seed_products=4, seed_users=6)
+    stack = LocalStack(var, port_base=0, seed_products=4, seed_users=SHOPPERS)
     try:
         result = run_and_report(experiment, seed=seed, db=db, stack=stack,
                                 reports_root=tmp_path / "reports", log=print, echo=False)
@@ -74,7 +89,7 @@ def assert_the_shop_healed(experiment: Experiment, seed: int, result) -> None:
     assert "Nemesis schedule" in html and "Audit" in html
     if any(s.kind == "kill_instance" for s in schedule.steps):
         assert sum(summary["restarts"].values()) >= 1, "the keeper restarted a killed instance"
-    assert summary["shopping"]["purchases"] == 6 * 2
+    assert summary["shopping"]["purchases"] == SHOPPERS * PURCHASES
     # The audit, clause by clause.
     audit = summary["audit"]
     assert "error" not in audit, audit
