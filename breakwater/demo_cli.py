@@ -14,8 +14,9 @@ def register(subparsers: Any) -> None:
     demo = subparsers.add_parser(
         "demo", help="stack up, headline experiments, verdict table",
         description="Start the local stack, run the headline experiments (cart outage with "
-                    "resilience on and off, flash-sale integrity, product scaling), each with "
-                    "its report, print a verdict table and stop the stack.")
+                    "resilience on and off, flash-sale integrity, product scaling, a short "
+                    "checkout nemesis), each with its report, print a verdict table and stop "
+                    "the stack.")
     demo.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
     demo.add_argument("--duration-scale", type=positive_float, default=0.7, metavar="FACTOR",
                       help="multiply every experiment's times (default 0.7; 0.3 is quicker "

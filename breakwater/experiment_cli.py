@@ -11,7 +11,7 @@ import sys
 import textwrap
 from typing import Any
 
-from breakwater.arguments import positive_float, positive_int, url
+from breakwater.arguments import non_negative_int, port, positive_float, positive_int, url
 
 FORMATS = ("chaostoolkit",)
 
@@ -37,6 +37,15 @@ def register(subparsers: Any) -> None:
                      help="multiply every time in the definition (e.g. 0.5; default 1)")
     run.add_argument("--keep-stack", action="store_true",
                      help="leave a stack this run started running")
+    run.add_argument("--seed", type=non_negative_int, metavar="N",
+                     help="the nemesis schedule's seed (checkout-nemesis; default: a random "
+                     "one, printed: the same seed replays the same faults at the same times)")
+    run.add_argument("--db", metavar="sqlite|URL-TEMPLATE",
+                     help="the stack's databases: sqlite, or e.g. "
+                     "mysql+pymysql://root@127.0.0.1:3306/bw_{service} (default: sqlite)")
+    run.add_argument("--port-base", type=port, metavar="P",
+                     help="start the stack with every port moved by P-5000 (0: free ports, "
+                     "beside a stack already running on the usual ones)")
     run.set_defaults(func=run_experiment)
 
     export = actions.add_parser(
@@ -83,10 +92,13 @@ def run_experiment(args: argparse.Namespace) -> int:
     stack = dict(find(args.name).stack)
     if args.product_replicas is not None:
         stack["product_replicas"] = args.product_replicas
-    LocalStack.stack_options(stack).validate()
+    if args.db is not None:
+        stack["db"] = args.db
+    LocalStack.stack_options(stack, args.port_base).validate()
     resilience = None if args.resilience is None else args.resilience == "on"
     result = run(args.name, resilience=resilience, product_replicas=args.product_replicas,
-                 duration_scale=args.duration_scale, keep_stack=args.keep_stack)
+                 duration_scale=args.duration_scale, keep_stack=args.keep_stack,
+                 seed=args.seed, db=args.db, stack=LocalStack(port_base=args.port_base))
     print(f"report: {result.run_dir / 'report.html'}")
     return 0 if result.holds else 1
 

@@ -66,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="cgroup mount folder (BREAKWATER_CGROUP_ROOT; default: found by itself)")
     up.add_argument("--no-console", dest="console", action="store_false",
                     help="do not start the live console (breakers, traffic, faults, traces)")
+    up.add_argument("--no-restart", dest="keeper", action="store_false",
+                    help="do not restart an instance that dies (default: restarted with "
+                    "backoff, as compose's restart policy and Kubernetes do)")
     up.set_defaults(func=_up)
 
     down = subparsers.add_parser("down", parents=[common], help="stop the local stack")
@@ -127,7 +130,7 @@ def _up(args: argparse.Namespace) -> int:
     options = StackOptions(
         product_replicas=args.product_replicas, resilience=args.resilience == "on", db=args.db,
         port_base=args.port_base, cpus=dict(args.cpus), profile=profile,
-        ready_timeout=args.timeout, console=args.console,
+        ready_timeout=args.timeout, console=args.console, keeper=args.keeper,
     )
     supervisor = _supervisor(args, cgroup_root=args.cgroup_root)
     supervisor.up(options)
@@ -165,6 +168,7 @@ def _status(args: argparse.Namespace) -> int:
         return 3
     if args.json:
         print(json.dumps({"console_url": status.state.console_url or None,
+                          "restarts": status.restarts,
                           "state": status.state.to_json(),
                           "instances": [dataclasses.asdict(i) for i in status.instances],
                           "upstreams": status.upstreams}, indent=2))
@@ -245,13 +249,14 @@ def print_status(status: Any, headline: str = "Breakwater stack") -> None:
     print(f"{headline}: stack {state.stack_id}, resilience "
           f"{'on' if state.options.get('resilience', True) else 'off'}, CPU quotas {quota_text}, "
           f"capacity-bounded {'yes' if state.capacity_bounded else 'no'}")
-    rows = [["INSTANCE", "PID", "PORT", "PROXY", "STATE", "HEALTH", "CPUS", "CPU USED",
-             "THROTTLED", "GATEWAY BREAKER", "FAULTS"]]
+    rows = [["INSTANCE", "PID", "PORT", "PROXY", "STATE", "HEALTH", "RESTARTS", "CPUS",
+             "CPU USED", "THROTTLED", "GATEWAY BREAKER", "FAULTS"]]
     for row in status.instances:
         cpu = row.cpu
         rows.append([
-            row.name, str(row.pid), str(row.port), row.proxy or "-",
+            row.name, str(row.pid), str(row.port or "-"), row.proxy or "-",
             "alive" if row.alive else "DEAD", row.health,
+            f"{row.restarts} ({row.last_exit})" if row.restarts else "0",
             f"{cpu.cpus:g}" if cpu else "-",
             _seconds(cpu.usage_s) if cpu else "-",
             (f"{_seconds(cpu.throttled_s)} ({cpu.nr_throttled}x)"

@@ -43,6 +43,8 @@ class StackOptions:
     console: bool = True
     # Extra environment per service or instance name (experiments, and tests breaking one).
     env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Restart an instance that dies (`local_stack.keeper`), as compose and Kubernetes do.
+    keeper: bool = True
 
     def service_cpus(self) -> dict[str, float]:
         """CPUs per service instance: the profile with `--cpus` overrides on top."""

@@ -31,15 +31,29 @@ def launch(command: list[str], env: Mapping[str, str], log_path: Path, cwd: Path
     return process.pid
 
 
-# Children of this Python process, so they are reaped (no zombies) when stopped from here.
+# Children of this Python process, so they are reaped (no zombies) when stopped from here,
+# and the exit status of those reaped (negative: the signal that ended it).
 _children: dict[int, subprocess.Popen[bytes]] = {}
+_exits: dict[int, int] = {}
 
 
 def reap(pid: int) -> None:
     """Collect the exit status of `pid` if it is our child and has exited."""
     process = _children.get(pid)
     if process is not None and process.poll() is not None:
+        _exits[pid] = process.returncode
         _children.pop(pid, None)
+
+
+def exit_status(pid: int) -> int | None:
+    """How our child `pid` ended (negative: killed by that signal); None if unknown or running."""
+    reap(pid)
+    return _exits.get(pid)
+
+
+def workers_of(pgid: int) -> list[int]:
+    """The running members of group `pgid` other than its leader (a gunicorn master's workers)."""
+    return [pid for pid in group_members(pgid) if pid != pgid]
 
 
 def start_ticks(pid: int) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from local_stack import cgroups, commands, databases, limits
+from local_stack import cgroups, commands, databases, keeper, limits
 from local_stack.options import (  # noqa: F401 - the supervisor's public names
     DownReport,
     StackError,
@@ -63,6 +64,8 @@ from services.common.settings import project_root, var_dir
 SCALABLE = ("product", "cart")
 LISTENING = re.compile(r"listening on (\S+):(\d+)")
 TAIL_LINES = 25
+# A command waits this long for the keeper, which holds the stack lock for a restart's moment.
+LOCK_WAIT = 5.0
 
 
 class Supervisor:
@@ -96,7 +99,7 @@ class Supervisor:
         """Start the whole stack and wait until every process is ready; its state."""
         options = options or StackOptions()
         options.validate()
-        with stack_lock(self.var):
+        with stack_lock(self.var, wait=LOCK_WAIT):
             self.clear_stale()
             state = StackState(
                 stack_id=secrets.token_hex(4), var_dir=str(self.var), options=options.to_json(),
@@ -118,7 +121,7 @@ class Supervisor:
         existing = load_state(self.var)
         if existing is None:
             return False
-        alive = [i.name for i in existing.instances.values() if self.owned(i)]
+        alive = [i.name for i in existing.processes() if self.owned(i)]
         if alive:
             raise StackRunning(
                 f"a stack is already running from {self.var} (gateway {existing.gateway_url}, "
@@ -178,6 +181,11 @@ class Supervisor:
                 self._launch_console(state, plan, used, base_env, backend, options)
         waiting = [i for i in state.instances.values() if i is not toxiproxy]
         self.wait_ready(waiting, options.ready_timeout)
+        if options.keeper:
+            with self.progress.step("keeper (restarts an instance that dies)") as step:
+                state.keeper = keeper.start_keeper(state, base_env, self.logs_dir, project_root())
+                state.save()
+                step.update(f"pid {state.keeper.pid}")
 
     def _launch_console(self, state: StackState, plan: PortPlan, used: set[int],
                         base_env: dict[str, str], backend: cgroups.CgroupBackend,
@@ -342,6 +350,7 @@ class Supervisor:
         log = self.logs_dir / f"{instance.name}.log"
         log.write_bytes(b"")
         instance.log = str(log)
+        keeper.save_launch(self.var, instance.name, command, env, project_root())
         instance.pid = launch(command, env, log, project_root())
         instance.ticks, instance.started_at = start_ticks(instance.pid), utc_now()
         state.save()
@@ -387,7 +396,7 @@ class Supervisor:
 
     def down(self) -> DownReport:
         """Stop exactly what `up` started, remove its cgroups, proxies and state files."""
-        with stack_lock(self.var):
+        with stack_lock(self.var, wait=LOCK_WAIT):
             state = load_state(self.var)
             if state is None:
                 return DownReport(was_running=False)
@@ -398,10 +407,13 @@ class Supervisor:
     def _teardown(self, state: StackState,
                   say: Callable[[str], None] = lambda _text: None) -> DownReport:
         report = DownReport()
-        owned = [i for i in state.instances.values() if self.owned(i)]
+        owned = [i for i in state.processes() if self.owned(i)]
         report.stopped = [i.name for i in owned]
         say(f"{len(owned)} process group(s)")
-        killed = stop_groups([i.pid for i in owned], timeout=self.stop_timeout)
+        # The keeper first, so nothing it could restart comes back (it also needs the lock).
+        killed = stop_groups([i.pid for i in owned if i is state.keeper], timeout=self.stop_timeout)
+        killed += stop_groups([i.pid for i in owned if i is not state.keeper],
+                              timeout=self.stop_timeout)
         report.killed = [i.name for i in owned if i.pid in killed]
         ports = [i.port for i in state.instances.values() if i.port]
         ports += [int(i.proxy.listen.rpartition(":")[2]) for i in state.instances.values()
@@ -414,6 +426,7 @@ class Supervisor:
         report.still_listening = listening
         report.cgroup_failures = self._remove_cgroups(state)
         Path(state.registry_file or self.var / REGISTRY_FILE).unlink(missing_ok=True)
+        shutil.rmtree(self.var / keeper.LAUNCH_DIR, ignore_errors=True)
         remove_state(self.var)
         return report
 
@@ -430,7 +443,7 @@ class Supervisor:
             raise StackError(f"only {', '.join(SCALABLE)} can be scaled, not {service!r}")
         if not 1 <= replicas <= MAX_REPLICAS:
             raise StackError(f"{service} replicas must be 1..{MAX_REPLICAS}")
-        with stack_lock(self.var):
+        with stack_lock(self.var, wait=LOCK_WAIT):
             state = load_state(self.var)
             if state is None or state.status != "running":
                 raise StackError("no stack is running here: `breakwater up` first")
@@ -485,6 +498,7 @@ class Supervisor:
             write_registry(state)
             for instance in instances:
                 self._delete_proxy(state, instance)
+                keeper.launch_file(self.var, instance.name).unlink(missing_ok=True)
             stop_groups([i.pid for i in instances if self.owned(i)], timeout=self.stop_timeout)
             cgroups.remove_dirs([d for i in instances if i.cgroup for d in i.cgroup.dirs])
             state.save()

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -64,6 +65,10 @@ class Instance:
     started_at: str = ""
     # The leader's start time (clock ticks since boot): a reused pid is never mistaken for it.
     ticks: int | None = None
+    # Times the keeper started it again after it died, when, and how the last one ended.
+    restarts: int = 0
+    restarted_at: str = ""
+    last_exit: str = ""
 
     @property
     def url(self) -> str:
@@ -81,7 +86,8 @@ class Instance:
         group = CpuGroup.from_json(data["cgroup"]) if data.get("cgroup") else None
         return cls(data["name"], data["service"], int(data["port"]), int(data.get("pid") or 0),
                    data.get("log", ""), proxy, group, data.get("started_at", ""),
-                   data.get("ticks"))
+                   data.get("ticks"), int(data.get("restarts") or 0),
+                   data.get("restarted_at", ""), data.get("last_exit", ""))
 
 
 @dataclass
@@ -101,6 +107,8 @@ class StackState:
     cgroups: dict[str, Any] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
     status: str = "starting"
+    # The keeper: restarts an instance that dies (`local_stack.keeper`); None when not started.
+    keeper: Instance | None = None
 
     @property
     def path(self) -> Path:
@@ -112,19 +120,25 @@ class StackState:
         return sorted(found, key=lambda i: replica_number(i.name))
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k != "instances"}
+        data = {k: v for k, v in asdict(self).items() if k not in ("instances", "keeper")}
         data["version"] = STATE_VERSION
         data["instances"] = {name: i.to_json() for name, i in self.instances.items()}
+        data["keeper"] = self.keeper.to_json() if self.keeper else None
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StackState:
         if data.get("version") != STATE_VERSION:
             raise StateError(f"state file version {data.get('version')!r} is not supported")
-        fields = {k: v for k, v in data.items() if k not in ("version", "instances")}
+        fields = {k: v for k, v in data.items() if k not in ("version", "instances", "keeper")}
         state = cls(**fields)
         state.instances = {n: Instance.from_json(i) for n, i in data["instances"].items()}
+        state.keeper = Instance.from_json(data["keeper"]) if data.get("keeper") else None
         return state
+
+    def processes(self) -> list[Instance]:
+        """Every process recorded: the instances, then the keeper."""
+        return [*self.instances.values(), *([self.keeper] if self.keeper else [])]
 
     def save(self) -> None:
         """Write the state file atomically."""
@@ -177,16 +191,22 @@ def write_json_atomic(path: Path, document: Any) -> None:
 
 
 @contextlib.contextmanager
-def stack_lock(var_dir: str | Path) -> Iterator[None]:
-    """Hold `var/stack.lock` so two commands never change one stack at the same time."""
+def stack_lock(var_dir: str | Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold `var/stack.lock` so two commands never change one stack at the same time; wait
+    up to `wait` seconds for a holder that is quick (the keeper restarting an instance)."""
     path = Path(var_dir) / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
     with open(path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StateError(f"another breakwater command is changing this stack ({path})") \
-                from None
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StateError(f"another breakwater command is changing this stack "
+                                     f"({path}); wait for it to finish") from None
+                time.sleep(0.05)
         try:
             yield
         finally:

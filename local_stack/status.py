@@ -65,6 +65,9 @@ class InstanceStatus:
     faults: list[str] = field(default_factory=list)
     breaker: BreakerFigures | None = None
     cpu: cgroups.CpuStats | None = None
+    # Times the keeper restarted it after it died, and how the last one ended.
+    restarts: int = 0
+    last_exit: str = ""
 
 
 @dataclass
@@ -77,8 +80,13 @@ class StackStatus:
 
     @property
     def healthy(self) -> bool:
-        """Every process alive and ready."""
-        return all(i.alive and i.health == "ready" for i in self.instances)
+        """Every process alive and ready (the keeper: watching)."""
+        return all(i.alive and i.health in ("ready", KEEPING) for i in self.instances)
+
+    @property
+    def restarts(self) -> dict[str, int]:
+        """Restarts per instance (those restarted at least once)."""
+        return {i.name: i.restarts for i in self.instances if i.restarts}
 
 
 def stack_status(supervisor: Supervisor, timeout: float = 1.5) -> StackStatus | None:
@@ -88,7 +96,7 @@ def stack_status(supervisor: Supervisor, timeout: float = 1.5) -> StackStatus | 
         return None
     backend = cgroups.backend_for(state.cgroups.get("kind", "none"),
                                   state.cgroups.get("roots", []))
-    instances = sorted(state.instances.values(), key=display_order)
+    instances = sorted(state.processes(), key=display_order)
     with ThreadPoolExecutor(max_workers=8) as pool:
         alive = list(pool.map(supervisor.owned, instances))
         health = list(pool.map(lambda i, a: _health(i, a, timeout), instances, alive))
@@ -101,7 +109,8 @@ def stack_status(supervisor: Supervisor, timeout: float = 1.5) -> StackStatus | 
     for instance, is_alive, ready in zip(instances, alive, health, strict=True):
         row = InstanceStatus(instance.name, instance.service, instance.pid, instance.port,
                              is_alive, ready, proxy=instance.proxy.listen if instance.proxy else "",
-                             breaker=breakers.get(instance.name))
+                             breaker=breakers.get(instance.name),
+                             restarts=instance.restarts, last_exit=instance.last_exit)
         if proxies and instance.proxy:
             row.faults = _faults(proxies.get(instance.proxy.name))
         if instance.cgroup:
@@ -110,7 +119,8 @@ def stack_status(supervisor: Supervisor, timeout: float = 1.5) -> StackStatus | 
     return StackStatus(state, rows, upstreams)
 
 
-ORDER = ("toxiproxy", "gateway", "console", "auth", "product", "cart", "order")
+ORDER = ("toxiproxy", "keeper", "gateway", "console", "auth", "product", "cart", "order")
+KEEPING = "watching"
 
 
 def display_order(instance: Instance) -> tuple[int, int]:
@@ -122,6 +132,8 @@ def display_order(instance: Instance) -> tuple[int, int]:
 def _health(instance: Instance, alive: bool, timeout: float) -> str:
     if not alive:
         return "down"
+    if instance.service == "keeper":
+        return KEEPING
     path = "/version" if instance.service == "toxiproxy" else "/readyz"
     try:
         response = requests.get(f"{instance.url}{path}", timeout=timeout)

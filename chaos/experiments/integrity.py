@@ -50,45 +50,65 @@ def _get(session: requests.Session, url: str, token: str) -> Any:
     raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:200]}")
 
 
+def available_units(session: requests.Session, gateway_url: str, slug: str) -> int:
+    """The product's available units now, from product itself (never the gateway's stale copy
+    served while product is unreachable)."""
+    for _ in range(20):
+        response = session.get(f"{gateway_url}/api/v1/products/{slug}", timeout=10)
+        if response.status_code == 200 and not response.headers.get("X-Breakwater-Stale"):
+            return int(response.json()["stock"])
+        time.sleep(0.25)
+    raise RuntimeError(f"GET /api/v1/products/{slug}: no fresh answer "
+                       f"({response.status_code} {response.text[:200]})")
+
+
+def hot_orders(session: requests.Session, gateway_url: str, tokens: dict[str, str],
+               product_id: int) -> list[tuple[str, dict[str, Any], int]]:
+    """(buyer, order, units of the product) for every order of `tokens`' buyers that holds
+    `product_id`, read through the public order API with each buyer's token."""
+    found = []
+    for email, token in tokens.items():
+        page, pages = 1, 1
+        while page <= pages:
+            listing = _get(session, f"{gateway_url}/api/v1/orders?page={page}&per_page=100",
+                           token)
+            pages = int(listing.get("pages") or 1)
+            for summary in listing.get("items", []):
+                order = _get(session, f"{gateway_url}/api/v1/orders/{summary['id']}", token)
+                units = sum(line["quantity"] for line in order.get("lines", [])
+                            if line.get("product_id") == product_id)
+                if units:
+                    found.append((email, order, units))
+            page += 1
+    return found
+
+
 def audit(info: Any, sale: dict[str, Any], tokens: dict[str, str], orders_log: Path, *,
           settle_s: float = 2.0, log: Callable[[str], None] = print) -> dict[str, Any]:
     """The audit figures of one sale (see the module docstring)."""
     time.sleep(settle_s)  # let in-flight checkouts finish their last step
     session = requests.Session()
-    product = session.get(f"{info.gateway_url}/api/v1/products/{sale['slug']}", timeout=10).json()
-    available = int(product["stock"])
+    available = available_units(session, info.gateway_url, sale["slug"])
     units_sold = 0
     held_units = 0
     inconsistent = []
     status_counts: Counter[str] = Counter()
     per_user: dict[str, int] = defaultdict(int)
-    for email, token in tokens.items():
-        page, pages = 1, 1
-        while page <= pages:
-            listing = _get(session, f"{info.gateway_url}/api/v1/orders?page={page}&per_page=100",
-                           token)
-            pages = int(listing.get("pages") or 1)
-            for summary in listing.get("items", []):
-                order = _get(session, f"{info.gateway_url}/api/v1/orders/{summary['id']}", token)
-                hot = sum(line["quantity"] for line in order.get("lines", [])
-                          if line.get("product_id") == sale["id"])
-                if not hot:
-                    continue
-                status = order.get("status")
-                status_counts[status] += 1
-                reservation = order.get("reservation_state")
-                if status == "confirmed":
-                    units_sold += hot
-                    per_user[email] += 1
-                    if reservation != "confirmed":
-                        inconsistent.append({"order": order["id"], "status": status,
-                                             "reservation_state": reservation})
-                elif status == "pending":
-                    held_units += hot
-                elif reservation == "confirmed":
-                    inconsistent.append({"order": order["id"], "status": status,
-                                         "reservation_state": reservation})
-            page += 1
+    for email, order, hot in hot_orders(session, info.gateway_url, tokens, sale["id"]):
+        status = order.get("status")
+        status_counts[status] += 1
+        reservation = order.get("reservation_state")
+        if status == "confirmed":
+            units_sold += hot
+            per_user[email] += 1
+            if reservation != "confirmed":
+                inconsistent.append({"order": order["id"], "status": status,
+                                     "reservation_state": reservation})
+        elif status == "pending":
+            held_units += hot
+        elif reservation == "confirmed":
+            inconsistent.append({"order": order["id"], "status": status,
+                                 "reservation_state": reservation})
     key_duplicates, attempts, retried = _key_duplicates(orders_log)
     user_duplicates = sum(count - 1 for count in per_user.values() if count > 1)
     taken = sale["stock"] - available

@@ -15,6 +15,7 @@ whether capacity was bounded by CPU quotas.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,11 +118,14 @@ def measure(experiment: Experiment, spec: LoadSpec, info: StackInfo, run_dir: Pa
 
 def run_experiment(name: str | Experiment, *, resilience: bool | None = None,
                    product_replicas: int | None = None, duration_scale: float = 1.0,
+                   seed: int | None = None, db: str | None = None,
                    keep_stack: bool = False, reports_root: str | Path | None = None,
                    stack: LocalStack | None = None, log: Callable[[str], None] = print,
                    echo: bool = True, progress: ProgressFile | None = None) -> RunResult:
-    """Run one experiment (standard, integrity or scaling); its summary and measurements.
-    Its progress goes to `progress` (default: var/experiment-progress.json) as it runs."""
+    """Run one experiment (standard, integrity, scaling or nemesis); its summary and
+    measurements. Its progress goes to `progress` (default: var/experiment-progress.json) as
+    it runs. `seed` picks a nemesis schedule (random, and printed, when None); `db` the
+    stack's database (sqlite or a URL template with {service})."""
     from chaos.experiments.runs import new_run_dir
 
     experiment = find(name) if isinstance(name, str) else name
@@ -132,6 +136,8 @@ def run_experiment(name: str | Experiment, *, resilience: bool | None = None,
         options["resilience"] = resilience
     if product_replicas is not None:
         options["product_replicas"] = product_replicas
+    if db is not None:
+        options["db"] = db
     label = experiment.name + ("" if options.get("resilience", True) else "-resilience-off")
     run_dir = new_run_dir(label, reports_root)
     log(f"== {experiment.name} v{experiment.version} "
@@ -151,6 +157,12 @@ def run_experiment(name: str | Experiment, *, resilience: bool | None = None,
             for verdict in verdicts:
                 progress.verdict(verdict)
             record = RunRecord()
+        elif experiment.kind == "nemesis":
+            from chaos.experiments.nemesis_run import run_nemesis
+
+            summary, verdicts, record = run_nemesis(
+                experiment, stack, run_dir, seed=random_seed() if seed is None else seed,
+                log=log, progress=progress)
         else:
             summary, verdicts, record = _run_standard(experiment, stack, options, run_dir,
                                                       log=log, echo=echo, progress=progress)
@@ -166,6 +178,11 @@ def run_experiment(name: str | Experiment, *, resilience: bool | None = None,
     summary["hypothesis_holds"] = holds
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return RunResult(experiment.name, holds, run_dir, summary, verdicts, record)
+
+
+def random_seed() -> int:
+    """A fresh seed for a run that was given none (printed with its schedule, to replay it)."""
+    return int.from_bytes(os.urandom(3), "big")
 
 
 def _run_standard(experiment: Experiment, stack: LocalStack, options: dict[str, Any],

@@ -87,6 +87,13 @@ class FaultSchedule:
         with contextlib.suppress(Exception):
             announce(proxies, name, self.started + float(step.until or 0))
 
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for every action to be carried out; whether it was."""
+        if self._thread is not None:
+            self._thread.join(timeout=max(0.0, timeout))
+            return not self._thread.is_alive()
+        return True
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -97,6 +97,8 @@ class LocalStack:
             "cpus": {k: float(v) for k, v in (options.get("cpus") or {}).items()}, "env": env}
         if "profile" in options:
             kwargs["profile"] = options["profile"]
+        if options.get("db"):
+            kwargs["db"] = str(options["db"])
         if port_base is not None:
             kwargs["port_base"] = port_base
         return StackOptions(**kwargs)
@@ -105,6 +107,8 @@ class LocalStack:
         wanted = self.stack_options(options).to_json()
         have = state.options or {}
         if bool(have.get("resilience", True)) != wanted["resilience"]:
+            return False
+        if str(have.get("db", "sqlite")) != wanted["db"]:
             return False
         if len(state.of_service("product")) != wanted["product_replicas"]:
             return False

@@ -67,10 +67,14 @@ def write_report(run_dir: Path, summary: dict[str, Any], *, requests: Sequence[R
 
 def write_run_report(result: RunResult) -> Path:
     """Plots, summary.json and report.html of an experiment run; the report.html path."""
-    from chaos.reports.plots import open_loop_plot, scaling_plot
+    from chaos.reports.plots import open_loop_plot, scaling_plot, schedule_plot
 
     summary, record, run_dir = result.summary, result.record, result.run_dir
     extra: list[str] = []
+    if summary.get("kind") == "nemesis":
+        title = f"{summary.get('experiment')} — seed {summary.get('seed')}"
+        extra.append(schedule_plot(record.faults, timeline(record.requests),
+                                   run_dir / "schedule.png", title).name)
     steps = summary.get("steps") or []
     if steps:
         extra.append(scaling_plot([s for s in steps if s["kind"] != "open-loop"],

@@ -19,13 +19,30 @@ BREAKER_LEVEL = {"closed": 0.0, "half-open": 0.5, "open": 1.0}
 FAULT_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b")
 
 
-def _shade(axis: Any, faults: Sequence[dict[str, Any]], end: float) -> None:
+# Past this many faults (a nemesis schedule), the legend names kinds, not each fault.
+MANY_FAULTS = 6
+KIND_COLOURS = {"timeout": "#d62728", "reset_peer": "#ff7f0e", "latency": "#9467bd",
+                "down": "#8c564b", "kill_worker": "#e377c2", "kill_instance": "#17becf"}
+
+
+def _shade(axis: Any, faults: Sequence[dict[str, Any]], end: float, *,
+           by_kind: bool = False) -> None:
+    many = by_kind or len(faults) > MANY_FAULTS
+    named: set[str] = set()
     for index, fault in enumerate(faults):
         if fault.get("start") is None:
             continue
+        kind = str(fault.get("kind"))
+        colour = (KIND_COLOURS.get(kind, FAULT_COLOURS[0]) if many
+                  else FAULT_COLOURS[index % len(FAULT_COLOURS)])
+        label = f"fault: {kind if many else fault.get('label') or kind}"
+        label = label if label not in named else None
+        named.add(label or "")
         stop = fault["end"] if fault.get("end") is not None else end
-        axis.axvspan(fault["start"], stop, color=FAULT_COLOURS[index % len(FAULT_COLOURS)],
-                     alpha=0.12, label=f"fault: {fault.get('label') or fault.get('kind')}")
+        if stop == fault["start"]:  # an instant (a crash): a line, not a window
+            axis.axvline(fault["start"], color=colour, alpha=0.6, linewidth=1, label=label)
+        else:
+            axis.axvspan(fault["start"], stop, color=colour, alpha=0.12, label=label)
 
 
 def _end(timeline: dict[str, list[dict[str, Any]]]) -> float:
@@ -117,6 +134,54 @@ def breaker_plot(series: dict[str, list[tuple[float, str]]], faults: Sequence[di
     axis.grid(alpha=0.3)
     if axis.get_legend_handles_labels()[0]:
         axis.legend(fontsize=7, ncol=4, loc="upper right")
+    return _save(figure, path)
+
+
+def schedule_plot(faults: Sequence[dict[str, Any]], timeline: dict[str, list[dict[str, Any]]],
+                  path: Path, title: str = "") -> Path:
+    """The fault schedule as carried out — one row per service, windows as bars, crashes as
+    markers — above the checkout's answers and failures a second."""
+    from chaos.experiments.nemesis import LINKS as links
+
+    figure, (gantt, answers) = plt.subplots(2, 1, figsize=(10, 5.2), sharex=True,
+                                            gridspec_kw={"height_ratios": [1.2, 1]})
+    targets = sorted({str(f["target"]) for f in faults})
+    end = max([_end(timeline), *[(f.get("end") or f.get("start") or 0) for f in faults]])
+    named: set[str] = set()
+    for fault in faults:
+        if fault.get("start") is None:
+            continue
+        row, kind = targets.index(str(fault["target"])), str(fault.get("kind"))
+        colour = KIND_COLOURS.get(kind, FAULT_COLOURS[0])
+        label = kind if kind not in named else None
+        named.add(kind)
+        stop = fault["end"] if fault.get("end") is not None else end
+        if stop == fault["start"]:
+            gantt.plot([fault["start"]], [row], marker="X", markersize=9, linestyle="",
+                       color=colour, label=label)
+        else:
+            gantt.barh(row, stop - fault["start"], left=fault["start"], height=0.5,
+                       color=colour, alpha=0.75, label=label)
+    gantt.set_yticks(range(len(targets)), [f"{t}\n({links[t]})" if t in links else t
+                                           for t in targets])
+    gantt.set_ylim(-0.7, max(len(targets), 1) - 0.3)
+    gantt.set_title(title or "fault schedule")
+    gantt.grid(alpha=0.3, axis="x")
+    if gantt.get_legend_handles_labels()[0]:
+        gantt.legend(fontsize=7, ncol=6, loc="upper right")
+    series = timeline.get("checkout", [])
+    t = [p["t"] for p in series]
+    answers.plot(t, [p["requests"] - p["failures"] for p in series], label="checkouts answered")
+    answers.plot(t, [p["failures"] for p in series], color="#d62728", label="checkout failures")
+    _shade(answers, faults, end, by_kind=True)
+    answers.set_ylabel("per second")
+    answers.set_xlabel("seconds since the sale started")
+    answers.grid(alpha=0.3)
+    handles, labels = answers.get_legend_handles_labels()
+    keep = [(h, lab) for h, lab in zip(handles, labels, strict=True)
+            if not lab.startswith("fault")]
+    if keep:
+        answers.legend(*zip(*keep, strict=True), fontsize=7, loc="upper right")
     return _save(figure, path)
 
 

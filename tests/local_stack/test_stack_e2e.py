@@ -150,7 +150,7 @@ def test_up_status_scale_down(supervisor: Supervisor) -> None:
         int(i.proxy.listen.rpartition(":")[2]) for i in state.instances.values() if i.proxy]
     cgroup_dirs = state.cgroups.get("dirs", [])
     report = supervisor.down()
-    assert sorted(report.stopped) == sorted(state.instances)
+    assert sorted(report.stopped) == sorted([*state.instances, "keeper"])
     assert report.still_listening == [] and report.cgroup_failures == []
     assert not any(is_running(pid) or group_alive(pid) for pid in pids)
     assert not any(is_listening(port) for port in ports)

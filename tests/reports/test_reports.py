@@ -139,3 +139,32 @@ def test_the_templates_ship_as_package_data() -> None:
     data = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     patterns = data["tool"]["setuptools"]["package-data"]["*"]
     assert "templates/*" in patterns
+
+
+def test_a_nemesis_report_shows_its_schedule_on_the_timeline_and_its_audit(
+        tmp_path: Path, monkeypatch) -> None:
+    from chaos.experiments.nemesis import NemesisParams, plan_nemesis
+
+    monkeypatch.setenv("BREAKWATER_REPORTS_DIR", str(tmp_path / "reports"))
+    run_dir = new_run_dir("checkout-nemesis")
+    schedule = plan_nemesis(3, NemesisParams(duration=20))
+    faults = [{"target": s.target, "kind": s.kind, "label": s.label(), "start": s.at,
+               "end": s.at if s.until is None else s.until} for s in schedule.steps]
+    requests = [Request(t / 10, "POST", "/api/v1/orders", "checkout",
+                        504 if t % 9 == 0 else 201, 80.0, "failure" if t % 9 == 0 else "ok")
+                for t in range(200)]
+    summary = {"experiment": "checkout-nemesis", "kind": "nemesis", "seed": 3,
+               "schedule_lines": schedule.describe(), "settled_after_s": 4.5,
+               "settle_limit_s": 60.0, "hypothesis_holds": False,
+               "audit_table": {"headers": ["measure", "value"],
+                               "rows": [["unaccounted_units", 7], ["unresolved_orders", 2]]},
+               "schedule_table": {"headers": ["at s", "fault"],
+                                  "rows": [[s.at, s.label()] for s in schedule.steps]}}
+    result = RunResult("checkout-nemesis", False, run_dir, summary,
+                       record=RunRecord(requests, [], faults))
+    page = write_run_report(result).read_text()
+    assert (run_dir / "schedule.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "schedule.png" in page and "Nemesis schedule (seed 3)" in page
+    assert "--seed 3" in page and "unaccounted_units" in page
+    assert schedule.describe()[0].strip() in page
+    assert "Schedule as carried out" in page and "hypothesis: FAIL" in page
