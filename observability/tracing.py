@@ -26,6 +26,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from observability.exporters import PerProcessSpanProcessor, SpanFileExporter
 from observability.otlp import otlp_exporter_factory
+from observability.sampling import choose_sampler
 from observability.settings import (
     EXPORTER_CONSOLE,
     EXPORTER_FILE,
@@ -36,6 +37,8 @@ from observability.settings import (
 log = logging.getLogger("breakwater.tracing")
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Probe paths as URL patterns (for the HTTP client's exclusions: a path, then a query or the end).
+PROBE_URL_PATTERNS = tuple(rf"://[^/]+{re.escape(path)}(\?|$)" for path in sorted(PROBE_PATHS))
 TRACE_ID_HEADER = "X-Trace-Id"
 INSTANCE_ATTRIBUTE = "breakwater.instance"
 _NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
@@ -99,7 +102,7 @@ def _configure(service_name: str, instance_id: str, version: str | None,
                                          environment=environment, exporter=exporter,
                                          settings=settings)
     trace.set_tracer_provider(provider)
-    instrument_http_clients(provider, excluded_urls=settings.otlp_traces_endpoint
+    instrument_http_clients(provider, excluded_urls=re.escape(settings.otlp_traces_endpoint)
                             if settings.exporter == EXPORTER_OTLP else "")
     instrument_sqlalchemy_engines(provider)
     install_log_correlation()
@@ -114,12 +117,14 @@ def build_provider(service_name: str, *, instance_id: str | None = None,
                    ) -> tuple[TracerProvider, PerProcessSpanProcessor]:
     """A tracer provider with Breakwater's resource and a per-process batch processor.
 
-    The sampler comes from `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` (the SDK's default).
+    The sampler is Breakwater's default (`observability.sampling`: every request but catalog
+    reads, those at `settings.catalog_ratio`) unless `OTEL_TRACES_SAMPLER` is set, in which
+    case the SDK reads it and `OTEL_TRACES_SAMPLER_ARG` itself.
     """
     settings = settings or TracingSettings.from_env()
     resource = build_resource(service_name, instance_id=instance_id, version=version,
                               environment=environment or settings.environment)
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=choose_sampler(settings.catalog_ratio))
     factory = (lambda: exporter) if exporter is not None else exporter_factory(
         settings, instance_id or service_name)
     delay = settings.schedule_delay_ms
@@ -279,13 +284,18 @@ def _name_wsgi_span(span: trace.Span, environ: dict[str, Any]) -> None:
 
 def instrument_http_clients(tracer_provider: TracerProvider | None = None,
                             excluded_urls: str = "") -> None:
-    """Client spans for every urllib3 request, with exactly one set of propagation headers."""
+    """Client spans for every urllib3 request, with exactly one set of propagation headers.
+
+    Calls to a probe path (`/healthz`, `/readyz`, `/metrics`) and to `excluded_urls` (regular
+    expressions, comma-separated) get none, as probes get no server span.
+    """
     from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 
     instrumentor = URLLib3Instrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
+        excluded = ",".join([*PROBE_URL_PATTERNS, *([excluded_urls] if excluded_urls else [])])
         instrumentor.instrument(tracer_provider=tracer_provider, request_hook=_urllib3_request_hook,
-                                excluded_urls=excluded_urls or None)
+                                excluded_urls=excluded)
 
 
 def _urllib3_request_hook(span: trace.Span, pool: Any, request_info: Any) -> None:
@@ -314,6 +324,18 @@ def instrument_sqlalchemy_engines(tracer_provider: TracerProvider | None = None)
         # handles unchanged (checked by tests/observability); hence no dependency check.
         instrumentor.instrument(tracer_provider=tracer_provider, enable_commenter=False,
                                 skip_dep_check=True)
+        drop_connect_spans()
+
+
+def drop_connect_spans() -> None:
+    """No `connect` span per checkout: the instrumentation wraps `Engine.connect` to make one
+    around every pool checkout (a third span per read that says nothing the statement spans do
+    not). Its statement spans and connection-usage metrics are engine events, kept as they are.
+    """
+    from opentelemetry.instrumentation.utils import unwrap
+    from sqlalchemy.engine.base import Engine
+
+    unwrap(Engine, "connect")
 
 
 def instrument_sqlalchemy(engine: Any, *, tracer_provider: TracerProvider | None = None) -> None:
