@@ -168,3 +168,35 @@ def test_new_rows_run_alone_and_generators_stay_readable_in_the_table() -> None:
     assert report._short("wrk 4.1 (closed loop), 16 connections") == "wrk 4.1, 16 connections"
     assert report.ordered({"memory": None, "gateway": None, "ceiling": None}) == [  # type: ignore[dict-item]
         "gateway", "ceiling", "memory"]
+
+
+def test_every_transport_reads_the_whole_answer_from_the_responder() -> None:
+    from bench import transport
+    from bench.responder import start_responder, stop
+
+    process, port = start_responder()
+    try:
+        made = {name: make(port) for name, make in transport.TRANSPORTS.items()}
+        lengths = {name: [fn(), fn()] for name, fn in made.items() if fn is not None}
+    finally:
+        stop(process)
+    assert {"urllib3", "http.client", "bare"} <= lengths.keys()
+    assert all(got == [16, 16] for got in lengths.values()), lengths  # keep-alive, twice
+
+
+@pytest.mark.skipif(not nginx._binary(), reason="nginx is not installed (the bench installs it)")
+def test_started_nginx_proxies_to_its_upstream(tmp_path: Path) -> None:
+    import requests
+
+    from bench.responder import start_responder
+    from bench.responder import stop as stop_responder
+
+    upstream, upstream_port = start_responder()
+    process, port = nginx.start_nginx(upstream_port, None, tmp_path)
+    try:
+        answer = requests.get(f"http://127.0.0.1:{port}/api/v1/products/7", timeout=5)
+    finally:
+        nginx.stop(process)
+        stop_responder(upstream)
+    assert answer.status_code == 200 and answer.json() == {"id": 42, "ok": 1}
+    assert process.poll() is not None
