@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import (
@@ -42,6 +43,9 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 # Old and stable HTTP semantic conventions: the instrumentations pass one set or both.
 _METHOD_KEYS = ("http.request.method", "http.method")
 _PATH_KEYS = ("url.path", "http.target")
+# ...or only the whole URL (the WSGI middleware's old conventions send `http.url` when the
+# request names its host).
+_URL_KEYS = ("url.full", "http.url")
 
 
 def parse_ratio(text: str | None, *, variable: str = RATIO_VARIABLE) -> float:
@@ -66,6 +70,9 @@ def is_catalog_read(attributes: Attributes, prefixes: Sequence[str] = CATALOG_PR
     if method not in READ_METHODS:
         return False
     path = next((attributes[k] for k in _PATH_KEYS if k in attributes), None)
+    if path is None:
+        url = next((attributes[k] for k in _URL_KEYS if k in attributes), None)
+        path = urlsplit(url).path if isinstance(url, str) else None
     if not isinstance(path, str):
         return False
     path = path.split("?", 1)[0]

@@ -9,6 +9,7 @@ its thread and its exporter are made in each process on its first finished span 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -193,12 +194,50 @@ def instrument_app(app: Any, *, tracer_provider: TracerProvider | None = None,
     funcs.remove(app._before_request)
     funcs.insert(0, app._before_request)
     app.after_request(_add_trace_headers_to_response)
+    # Right after the span is made (it is first in line), so every later hook and the view run
+    # with the HTTP client instrumentation off when this request is not sampled.
+    funcs.insert(1, _quiet_clients_if_unsampled)
+    app.teardown_request(_end_quiet_clients)
     extension = app.extensions.get("sqlalchemy")
     if extension is not None:
         with app.app_context():
             for engine in extension.engines.values():
                 instrument_sqlalchemy(engine, tracer_provider=tracer_provider)
     return app
+
+
+def unsampled_scope() -> contextlib.AbstractContextManager[None]:
+    """Inside a request that is not sampled, no HTTP client span: the official urllib3
+    instrumentation is suppressed (its own switch), which spares each upstream call the
+    attributes, metrics and non-recording span it would make for nothing. The trace context
+    still travels: the resilient client injects `traceparent` itself (sampled flag off), so
+    the next service joins the same unsampled trace and logs the same trace id."""
+    from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+
+    span = trace.get_current_span()
+    if span.is_recording() or not span.get_span_context().is_valid:
+        return contextlib.nullcontext()
+    return suppress_http_instrumentation()
+
+
+_QUIET = "_breakwater_unsampled_scope"
+
+
+def _quiet_clients_if_unsampled() -> None:
+    from flask import g
+
+    scope = unsampled_scope()
+    if not isinstance(scope, contextlib.nullcontext):
+        scope.__enter__()
+        setattr(g, _QUIET, scope)
+
+
+def _end_quiet_clients(_error: BaseException | None = None) -> None:
+    from flask import g
+
+    scope = g.pop(_QUIET, None)
+    if scope is not None:
+        scope.__exit__(None, None, None)
 
 
 def _add_trace_headers_to_response(response: Any) -> Any:
@@ -259,7 +298,9 @@ class TracedWSGI:
             kept = [(k, v) for k, v in headers if k.lower() not in names]
             return start_response(status, kept + list(ours.items()), exc_info)
 
-        return self.wrapped(environ, start)
+        # The gateway's app calls its upstream and builds the whole answer inside this call.
+        with unsampled_scope():
+            return self.wrapped(environ, start)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.wrapped, name)

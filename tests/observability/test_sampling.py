@@ -58,6 +58,33 @@ def test_catalog_reads_are_gets_under_the_catalog_prefixes(method: str, path: st
     assert is_catalog_read(attributes) is expected
 
 
+@pytest.mark.parametrize(("key", "url", "expected"), [
+    ("http.url", "http://127.0.0.1/api/v1/products/product-7", True),
+    ("url.full", "http://gateway:8080/api/v2/products?page=2", True),
+    ("http.url", "http://127.0.0.1/api/v1/cart", False),
+])
+def test_a_whole_url_is_read_for_its_path(key: str, url: str, expected: bool) -> None:
+    # The gateway's WSGI middleware (old conventions) sends `http.url` and no `http.target`
+    # when the request names its host.
+    assert is_catalog_read({"http.method": "GET", key: url}) is expected
+
+
+def test_the_gateways_server_span_for_a_catalog_read_follows_the_ratio() -> None:
+    from opentelemetry.instrumentation.wsgi import collect_request_attributes
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path="/api/v1/products/product-7", method="GET",
+                             base_url="http://127.0.0.1:8080").get_environ()
+    for raw in ("RAW_URI", "REQUEST_URI"):  # a server that sets neither (not gunicorn)
+        environ.pop(raw, None)
+    attributes = collect_request_attributes(environ)
+    sampler = CatalogReadSampler(0.0)
+
+    assert "http.target" not in attributes and "http.url" in attributes
+    assert sampler.should_sample(None, ABOVE_HALF, "GET", SpanKind.SERVER,
+                                 attributes).decision == Decision.DROP
+
+
 def test_spans_without_http_attributes_are_not_catalog_reads() -> None:
     assert not is_catalog_read(None)
     assert not is_catalog_read({"db.statement": "SELECT 1"})
@@ -197,3 +224,57 @@ def test_http_client_calls_to_probes_get_no_span(url: str, excluded: bool) -> No
     from observability.tracing import PROBE_URL_PATTERNS
 
     assert parse_excluded_urls(",".join(PROBE_URL_PATTERNS)).url_disabled(url) is excluded
+
+
+def _provider(ratio: float) -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "t"}),
+                              sampler=default_sampler(ratio))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def test_an_unsampled_flask_request_makes_no_http_client_spans() -> None:
+    from opentelemetry import propagate
+    from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
+
+    provider, _ = _provider(0.0)
+    app = Flask("order")
+
+    @app.route("/api/v1/products/<name>", methods=["GET", "POST"])
+    def view(name: str):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # what the resilient client sends downstream
+        return jsonify(clients_traced=is_http_instrumentation_enabled(), sent=carrier)
+
+    client = instrument_app(app, tracer_provider=provider).test_client()
+
+    read = client.get("/api/v1/products/3")
+    assert read.json["clients_traced"] is False
+    # ...yet the next service still joins the same (unsampled) trace.
+    assert read.json["sent"]["traceparent"].split("-")[1] == read.headers["X-Trace-Id"]
+    assert client.post("/api/v1/products/3").json["clients_traced"] is True
+    assert is_http_instrumentation_enabled()  # nothing leaks out of the request
+
+
+def test_an_unsampled_gateway_request_makes_no_http_client_spans() -> None:
+    from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
+    from werkzeug.test import Client
+
+    from observability.tracing import TracedWSGI
+
+    provider, exporter = _provider(0.0)
+    seen: list[bool] = []
+
+    def gateway_app(environ, start_response):
+        seen.append(is_http_instrumentation_enabled())
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    client = Client(TracedWSGI(gateway_app, tracer_provider=provider))
+    client.get("/api/v1/products/3")
+    client.post("/api/v1/orders")
+
+    assert seen == [False, True]
+    assert [s.name for s in exporter.get_finished_spans()] == ["POST /api/v1/orders"]
+    assert is_http_instrumentation_enabled()
