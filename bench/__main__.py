@@ -83,8 +83,6 @@ class Run:
             steps.append(("gateway ceiling beside nginx", ["ceiling"], self._ceiling))
         if "proxy" in chosen:
             steps.append(("fault proxy", ["proxy"], self._proxy))
-        if "memory" in chosen:
-            steps.append(("local stack memory", ["memory"], self._memory))
         if "isolation" in chosen:
             steps.append(("isolation, resilience on", ["isolation"],
                           lambda: self._isolation_phase(True)))
@@ -94,6 +92,8 @@ class Run:
             steps.append(("breaker semantics", ["breakers"], self._breakers))
         if "integrity" in chosen:
             steps.append(("flash-sale integrity", ["integrity"], self._integrity))
+        if "memory" in chosen:  # on the stack already running, if one is: no extra start
+            steps.append(("local stack memory", ["memory"], self._memory))
         if "isolation" in chosen and self.ctx.settings.isolation_resilience_off:
             steps.append(("isolation, resilience off", ["isolation"], self._isolation_off))
         if "scaling" in chosen:

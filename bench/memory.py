@@ -1,7 +1,8 @@
 """Benchmark: resident memory of the whole local stack (every process `breakwater up` starts).
 
-The default local stack (one replica per service, resilience on, default tracing) is started
-by the supervisor in the bench's private var folder, warmed with catalog reads through the
+The stack the other benchmarks left running (one replica per service; the experiments' CPU
+quotas change no process's memory), or else the default local stack started by the
+supervisor in the bench's private var folder, is warmed with catalog reads through the
 gateway (every worker has imported and served what it serves), then every process of every
 instance's process group is read from /proc: VmRSS (the target: the sum, pessimistic, since
 forked workers share pages with their master) and Pss (shared pages divided among sharers).
@@ -66,8 +67,12 @@ def measure(ctx: Context, pool: Any) -> dict[str, Any]:
     """Start (or reuse) the default stack, warm it, read every process's memory."""
     from local_stack.processes import group_members
 
-    stack = pool.ensure({})
+    stack = pool.stack
     state = stack.state()
+    reused = state is not None and stack.running() and len(state.of_service("product")) == 1
+    if not reused:
+        stack = pool.ensure({})
+        state = stack.state()
     session = requests.Session()
     for n in range(WARM_READS):
         session.get(f"{state.gateway_url}/api/v1/products/product-{n % 20 + 1}", timeout=10)
@@ -77,6 +82,7 @@ def measure(ctx: Context, pool: Any) -> dict[str, Any]:
         by_instance[name] = [p for p in found if p is not None]
     result = totals(by_instance)
     result["options"] = state.options
+    result["reused_stack"] = reused  # True: after the experiment benchmarks' load
     ctx.log(f"  {result['processes']} processes: RSS {result['rss_mb']:.0f} MB, "
             f"PSS {result['pss_mb']:.0f} MB")
     return result

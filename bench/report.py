@@ -26,6 +26,7 @@ does it):
 make bench                                  # = .venv/bin/python -m bench (≈10-11 min)
 .venv/bin/python -m bench --quick           # smoke check, < 2 min, writes results/quick.*
 .venv/bin/python -m bench --only gateway,proxy
+.venv/bin/python -m bench --only ceiling      # any row alone: ceiling, memory, tracing ...
 .venv/bin/python -m bench --list            # the benchmark names
 ```
 
