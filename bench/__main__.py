@@ -25,13 +25,16 @@ from typing import Any
 
 from bench import report
 from bench.common import RESULTS, Context, RunSettings, load_average, machine
+from bench.nginx import NginxMissing, ensure_nginx
 from bench.stats import BenchResult
 from bench.wrk import WrkMissing, ensure_wrk
 
 BENCHMARKS = {
-    "gateway": "gateway overhead: through the gateway vs direct to product",
+    "gateway": "gateway overhead: through the gateway and through nginx vs direct to product",
+    "ceiling": "the gateway's ceiling on one core beside nginx's, trivial upstream",
     "proxy": "fault-proxy overhead vs direct, latency-toxic accuracy",
-    "tracing": "full tracing (OTLP receiver, span files) vs tracing off",
+    "tracing": "default and all-sampled tracing (span files, OTLP) vs tracing off",
+    "memory": "resident memory of the whole local stack",
     "isolation": "catalog p99 during cart outage / cart latency vs baseline",
     "failfast": "cart call latency while its breaker is open",
     "breakers": "a hung replica rejoins after healing; a half-failing replica trips",
@@ -76,6 +79,8 @@ class Run:
         micro = [n for n in ("gateway", "tracing") if n in chosen]
         if micro:
             steps.append(("gateway/tracing measurements", micro, lambda: self._micro(micro)))
+        if "ceiling" in chosen:
+            steps.append(("gateway ceiling beside nginx", ["ceiling"], self._ceiling))
         if "proxy" in chosen:
             steps.append(("fault proxy", ["proxy"], self._proxy))
         if "isolation" in chosen:
@@ -87,6 +92,8 @@ class Run:
             steps.append(("breaker semantics", ["breakers"], self._breakers))
         if "integrity" in chosen:
             steps.append(("flash-sale integrity", ["integrity"], self._integrity))
+        if "memory" in chosen:  # on the stack already running, if one is: no extra start
+            steps.append(("local stack memory", ["memory"], self._memory))
         if "isolation" in chosen and self.ctx.settings.isolation_resilience_off:
             steps.append(("isolation, resilience off", ["isolation"], self._isolation_off))
         if "scaling" in chosen:
@@ -103,6 +110,16 @@ class Run:
         for name in names:
             module = {"gateway": gateway, "tracing": tracing}[name]
             self.results[name] = module.evaluate(measured)
+
+    def _ceiling(self) -> None:
+        from bench import ceiling
+
+        self.results["ceiling"] = ceiling.run(self.ctx)
+
+    def _memory(self) -> None:
+        from bench import memory
+
+        self.results["memory"] = memory.run(self.ctx, self.pool())
 
     def _proxy(self) -> None:
         from bench import proxy
@@ -237,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = RunSettings.quick() if args.quick else RunSettings.full()
     try:
         ensure_wrk()
-    except WrkMissing as exc:
+        if {"gateway", "ceiling"} & set(selected):
+            ensure_nginx()
+    except (WrkMissing, NginxMissing) as exc:
         print(f"python -m bench: error: {exc}", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="breakwater-bench-"))

@@ -34,7 +34,7 @@ from local_stack.processes import (
 from services.common.settings import project_root
 
 CLOSED_UPSTREAM = "http://127.0.0.1:9"  # nothing listens on the discard port: refused at once
-TRACING_MODES = ("none", "file", "otlp")
+TRACING_MODES = ("none", "file", "all", "otlp")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -73,13 +73,17 @@ def pinned(cpu: int | None, command: list[str]) -> list[str]:
 
 
 def tracing_environment(mode: str, var: Path, otlp_endpoint: str | None) -> dict[str, str]:
-    """The OTEL_* variables of one tracing mode (`none`, `file` span files, `otlp`)."""
+    """The OTEL_* variables of one tracing mode: `none`; `file`, span files with the default
+    sampler (every request but catalog reads, those at 10 %); `all`, span files with every
+    request sampled (`OTEL_TRACES_SAMPLER=always_on`); `otlp`, the default sampler exporting
+    to a local OTLP receiver."""
     if mode not in TRACING_MODES:
         raise ValueError(f"unknown tracing mode {mode!r}; use one of {TRACING_MODES}")
     if mode == "none":
         return {"OTEL_TRACES_EXPORTER": "none"}
-    if mode == "file":
-        return {"OTEL_TRACES_EXPORTER": "file", "BREAKWATER_TRACES_DIR": str(var / "traces")}
+    if mode in ("file", "all"):
+        return {"OTEL_TRACES_EXPORTER": "file", "BREAKWATER_TRACES_DIR": str(var / "traces"),
+                **({"OTEL_TRACES_SAMPLER": "always_on"} if mode == "all" else {})}
     if not otlp_endpoint:
         raise ValueError("tracing mode otlp needs the receiver's endpoint")
     return {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint}
@@ -104,6 +108,7 @@ class Harness:
         self.log = log
         self.servers: dict[str, Server] = {}
         self._receiver: subprocess.Popen[str] | None = None
+        self.extra: list[subprocess.Popen] = []  # other processes to stop (nginx)
         self.var.mkdir(parents=True, exist_ok=True)
         (self.var / "logs").mkdir(exist_ok=True)
         from services.common.tokens import ensure_keypair
@@ -210,9 +215,19 @@ class Harness:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop every process group started here (SIGTERM, then SIGKILL), and the receiver."""
+        """Stop every process group started here (SIGTERM, then SIGKILL), the extra processes
+    (nginx) and the receiver."""
         stop_groups([s.pid for s in self.servers.values()], timeout=10)
         self.servers.clear()
+        for process in self.extra:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
+        self.extra.clear()
         if self._receiver is not None and self._receiver.poll() is None:
             self._receiver.terminate()
             try:

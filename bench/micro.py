@@ -1,8 +1,10 @@
 """The measurement matrix behind the gateway and tracing benchmarks.
 
 Every process is started once and kept idle until its turn: product instances (tracing off,
-span files, OTLP) pinned to the server CPU, and gateways (resilience on/off × tracing modes)
-pinned to the load-generator CPU, each pointed straight at its own product. Every
+span files with the default sampler, span files with every request sampled, OTLP) pinned to
+the server CPU, and gateways (resilience on/off × tracing modes) and nginx (Debian's, as a
+keep-alive reverse proxy: the yardstick) pinned to the load-generator CPU, each pointed
+straight at its own product. Every
 repetition then measures each endpoint in turn (the order rotates per repetition): a
 closed-loop throughput window and a one-connection latency run, plus the CPU each process
 used. Ratios are always taken between endpoints of the same repetition.
@@ -40,7 +42,7 @@ class Endpoint:
     """Something the load generator drives: a product instance, or a gateway in front of one."""
 
     key: str
-    kind: str  # "product" or "gateway"
+    kind: str  # "product", "gateway" or "nginx"
     tracing: str
     resilience: bool = True
 
@@ -53,9 +55,12 @@ class Endpoint:
 ENDPOINTS = {e.key: e for e in (
     Endpoint("product/none", "product", "none"),
     Endpoint("gateway/on/none", "gateway", "none", True),
+    Endpoint("nginx/none", "nginx", "none"),
     Endpoint("gateway/off/none", "gateway", "none", False),
     Endpoint("product/file", "product", "file"),
     Endpoint("gateway/on/file", "gateway", "file", True),
+    Endpoint("product/all", "product", "all"),
+    Endpoint("gateway/on/all", "gateway", "all", True),
     Endpoint("product/otlp", "product", "otlp"),
     Endpoint("gateway/on/otlp", "gateway", "otlp", True),
 )}
@@ -78,7 +83,7 @@ def _seed(product: Server) -> None:
 def _start(ctx: Context, harness: Harness, keys: list[str]) -> tuple[dict[str, Server], str | None]:
     layout = cpu_layout()
     wanted = [ENDPOINTS[k] for k in keys]
-    tracings = sorted({e.tracing for e in wanted}, key=["none", "file", "otlp"].index)
+    tracings = sorted({e.tracing for e in wanted}, key=["none", "file", "all", "otlp"].index)
     otlp = harness.start_receiver(cpu=layout["load"]) if "otlp" in tracings else None
     servers: dict[str, Server] = {}
     harness.migrate()
@@ -92,12 +97,26 @@ def _start(ctx: Context, harness: Harness, keys: list[str]) -> tuple[dict[str, S
                 tracing=endpoint.tracing, resilience=endpoint.resilience, cpu=layout["load"],
                 otlp=otlp, wait=False)
     harness.wait_ready(list(servers.values()))
+    for endpoint in wanted:
+        if endpoint.kind == "nginx":
+            servers[endpoint.key] = _start_nginx(ctx, harness, servers[endpoint.product_key],
+                                                 layout["load"])
     _seed(servers[f"product/{tracings[0]}"])
     for key, server in servers.items():
         ctx.log(f"  started {key} at {server.url}")
         run_wrk(_port(server), READ_PATH, connections=ctx.settings.micro_connections,
                 seconds=WARMUP_S)
     return servers, otlp
+
+
+def _start_nginx(ctx: Context, harness: Harness, product: Server, cpu: int | None) -> Server:
+    """nginx in front of `product`, stopped with the harness's processes."""
+    from bench.nginx import start_nginx
+
+    folder = harness.var / "nginx"
+    process, port = start_nginx(_port(product), cpu, folder)
+    harness.extra.append(process)
+    return Server("nginx", f"http://127.0.0.1:{port}", process.pid, folder / "nginx-error.log")
 
 
 def _port(server: Server) -> int:
@@ -109,8 +128,8 @@ def _closed_slice(ctx: Context, endpoint: Endpoint, servers: dict[str, Server], 
     """One closed-loop window against `endpoint`; CPU seconds its processes used; wall time."""
     server = servers[endpoint.key]
     groups = {"product": servers[endpoint.product_key].pid}
-    if endpoint.kind == "gateway":
-        groups["gateway"] = server.pid
+    if endpoint.kind != "product":
+        groups[endpoint.kind] = server.pid
     before = {name: cpu_seconds(pid) for name, pid in groups.items()}
     wall = time.monotonic()
     closed = run_wrk(_port(server), READ_PATH, connections=ctx.settings.micro_connections,
@@ -182,7 +201,12 @@ def measure(ctx: Context, keys: set[str]) -> dict[str, Any]:
                               "connections": ctx.settings.micro_connections,
                               "seconds": ctx.settings.micro_seconds,
                               "sequential_count": ctx.settings.sequential_count,
-                              "cpu_layout": layout, "load_generator": f"{WRK}; one connection: {loadclient.NAME}"}
+                              "cpu_layout": layout,
+                              "load_generator": f"{WRK}; one connection: {loadclient.NAME}",
+                              "closed_generator": f"{WRK}, {ctx.settings.micro_connections} "
+                                                  "connections",
+                              "sequential_generator": f"{loadclient.NAME}, endpoints "
+                                                      "interleaved request by request"}
     try:
         ctx.log(f"  starting {len(order)} endpoint(s) (product on CPU {layout['server']}, "
                 f"gateways and load generator on CPU {layout['load']})")

@@ -8,12 +8,14 @@ writes `bench/results/quick.json` and `quick.md` and leaves the committed result
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from bench.stats import BenchResult, rounded
 
-ORDER = ("gateway", "proxy", "tracing", "isolation", "failfast", "breakers", "scaling", "integrity")
+ORDER = ("gateway", "ceiling", "proxy", "tracing", "memory", "isolation", "failfast", "breakers",
+         "scaling", "integrity")
 SCHEMA = 1
 
 HOW_TO = """\
@@ -24,6 +26,7 @@ does it):
 make bench                                  # = .venv/bin/python -m bench (≈10-11 min)
 .venv/bin/python -m bench --quick           # smoke check, < 2 min, writes results/quick.*
 .venv/bin/python -m bench --only gateway,proxy
+.venv/bin/python -m bench --only ceiling      # any row alone: ceiling, memory, tracing ...
 .venv/bin/python -m bench --list            # the benchmark names
 ```
 
@@ -47,7 +50,11 @@ METHOD = """\
   taking the compared endpoints in turn so drift hits both alike, every latency kept. The
   fault-proxy benchmark relays to `bench.responder`, a fixed-size responder in its own
   process, and compares the proxy with HAProxy in TCP mode (Debian's `haproxy`, installed
-  with apt-get when missing) relaying to the same responder on the same CPU. The experiment benchmarks use the project's own Locust runner
+  with apt-get when missing) relaying to the same responder on the same CPU. The gateway
+  is compared with nginx (Debian's `nginx`, installed with apt-get when missing; one
+  process, keep-alive to its upstream) in front of the same product replica, and on its
+  own core in front of the same responder. Every row names its load generator. The
+  experiment benchmarks use the project's own Locust runner
   (`loadtests.runner`, FastHttpUser), as the experiments do.
 - **Alternation.** Throughput windows are cut into one-second slices that alternate between
   the compared endpoints (ABCABC…), then merged per endpoint.
@@ -146,7 +153,8 @@ def _cell(text: str) -> str:
 
 
 def _short(text: str) -> str:
-    return _cell(text.split(" (")[0])
+    """A load generator's name without its parenthesised description."""
+    return _cell(re.sub(r"\s*\([^()]*\)", "", text).strip())
 
 
 def _duration(seconds: float | None) -> str:

@@ -6,7 +6,9 @@ its protocol (`OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`: http/protobuf, http/json o
 Breakwater's own say where span files go and how large they may grow. Sampling
 (`OTEL_TRACES_SAMPLER[_ARG]`), batching (`OTEL_BSP_*`) and the resource (`OTEL_SERVICE_NAME`,
 `OTEL_RESOURCE_ATTRIBUTES`) are the SDK's; both win over Breakwater's defaults, which differ
-from the SDK's in one place: in local mode (`BREAKWATER_ENVIRONMENT=local`, the default)
+from the SDK's in two places. Without `OTEL_TRACES_SAMPLER`, catalog reads are sampled at
+`BREAKWATER_TRACES_CATALOG_RATIO` (default 0.1) and everything else always (see
+`observability.sampling`). In local mode (`BREAKWATER_ENVIRONMENT=local`, the default)
 spans are exported after 200 ms rather than 5 s, so `breakwater traces` sees a request's
 whole trace a moment after its answer.
 """
@@ -17,6 +19,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from observability.sampling import DEFAULT_CATALOG_RATIO, RATIO_VARIABLE, parse_ratio
 
 EXPORTER_OTLP = "otlp"
 EXPORTER_FILE = "file"
@@ -52,6 +56,8 @@ class TracingSettings:
     otlp_headers: str = ""
     # The batch processor's delay; None leaves it to the SDK (OTEL_BSP_SCHEDULE_DELAY, 5 s).
     schedule_delay_ms: int | None = None
+    # Share of catalog reads sampled by the default sampler (BREAKWATER_TRACES_CATALOG_RATIO).
+    catalog_ratio: float = DEFAULT_CATALOG_RATIO
 
     @property
     def enabled(self) -> bool:
@@ -91,6 +97,10 @@ class TracingSettings:
         var_dir = Path(env.get("BREAKWATER_VAR_DIR") or "var").absolute()
         environment = env.get("BREAKWATER_ENVIRONMENT") or cls.environment
         delay = env.get("OTEL_BSP_SCHEDULE_DELAY", "").strip()
+        try:
+            catalog_ratio = parse_ratio(env.get(RATIO_VARIABLE))
+        except ValueError as exc:
+            raise TracingConfigError(str(exc)) from None
         return cls(
             exporter=requested,
             otlp_traces_endpoint=traces_endpoint,
@@ -104,4 +114,5 @@ class TracingSettings:
                           or env.get("OTEL_EXPORTER_OTLP_HEADERS") or ""),
             schedule_delay_ms=(None if delay or environment != LOCAL_ENVIRONMENT
                                else LOCAL_SCHEDULE_DELAY_MS),
+            catalog_ratio=catalog_ratio,
         )

@@ -9,6 +9,7 @@ its thread and its exporter are made in each process on its first finished span 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -26,6 +27,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from observability.exporters import PerProcessSpanProcessor, SpanFileExporter
 from observability.otlp import otlp_exporter_factory
+from observability.sampling import choose_sampler
 from observability.settings import (
     EXPORTER_CONSOLE,
     EXPORTER_FILE,
@@ -36,6 +38,8 @@ from observability.settings import (
 log = logging.getLogger("breakwater.tracing")
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Probe paths as URL patterns (for the HTTP client's exclusions: a path, then a query or the end).
+PROBE_URL_PATTERNS = tuple(rf"://[^/]+{re.escape(path)}(\?|$)" for path in sorted(PROBE_PATHS))
 TRACE_ID_HEADER = "X-Trace-Id"
 INSTANCE_ATTRIBUTE = "breakwater.instance"
 _NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
@@ -99,7 +103,7 @@ def _configure(service_name: str, instance_id: str, version: str | None,
                                          environment=environment, exporter=exporter,
                                          settings=settings)
     trace.set_tracer_provider(provider)
-    instrument_http_clients(provider, excluded_urls=settings.otlp_traces_endpoint
+    instrument_http_clients(provider, excluded_urls=re.escape(settings.otlp_traces_endpoint)
                             if settings.exporter == EXPORTER_OTLP else "")
     instrument_sqlalchemy_engines(provider)
     install_log_correlation()
@@ -114,12 +118,14 @@ def build_provider(service_name: str, *, instance_id: str | None = None,
                    ) -> tuple[TracerProvider, PerProcessSpanProcessor]:
     """A tracer provider with Breakwater's resource and a per-process batch processor.
 
-    The sampler comes from `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` (the SDK's default).
+    The sampler is Breakwater's default (`observability.sampling`: every request but catalog
+    reads, those at `settings.catalog_ratio`) unless `OTEL_TRACES_SAMPLER` is set, in which
+    case the SDK reads it and `OTEL_TRACES_SAMPLER_ARG` itself.
     """
     settings = settings or TracingSettings.from_env()
     resource = build_resource(service_name, instance_id=instance_id, version=version,
                               environment=environment or settings.environment)
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=choose_sampler(settings.catalog_ratio))
     factory = (lambda: exporter) if exporter is not None else exporter_factory(
         settings, instance_id or service_name)
     delay = settings.schedule_delay_ms
@@ -188,12 +194,50 @@ def instrument_app(app: Any, *, tracer_provider: TracerProvider | None = None,
     funcs.remove(app._before_request)
     funcs.insert(0, app._before_request)
     app.after_request(_add_trace_headers_to_response)
+    # Right after the span is made (it is first in line), so every later hook and the view run
+    # with the HTTP client instrumentation off when this request is not sampled.
+    funcs.insert(1, _quiet_clients_if_unsampled)
+    app.teardown_request(_end_quiet_clients)
     extension = app.extensions.get("sqlalchemy")
     if extension is not None:
         with app.app_context():
             for engine in extension.engines.values():
                 instrument_sqlalchemy(engine, tracer_provider=tracer_provider)
     return app
+
+
+def unsampled_scope() -> contextlib.AbstractContextManager[None]:
+    """Inside a request that is not sampled, no HTTP client span: the official urllib3
+    instrumentation is suppressed (its own switch), which spares each upstream call the
+    attributes, metrics and non-recording span it would make for nothing. The trace context
+    still travels: the resilient client injects `traceparent` itself (sampled flag off), so
+    the next service joins the same unsampled trace and logs the same trace id."""
+    from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+
+    span = trace.get_current_span()
+    if span.is_recording() or not span.get_span_context().is_valid:
+        return contextlib.nullcontext()
+    return suppress_http_instrumentation()
+
+
+_QUIET = "_breakwater_unsampled_scope"
+
+
+def _quiet_clients_if_unsampled() -> None:
+    from flask import g
+
+    scope = unsampled_scope()
+    if not isinstance(scope, contextlib.nullcontext):
+        scope.__enter__()
+        setattr(g, _QUIET, scope)
+
+
+def _end_quiet_clients(_error: BaseException | None = None) -> None:
+    from flask import g
+
+    scope = g.pop(_QUIET, None)
+    if scope is not None:
+        scope.__exit__(None, None, None)
 
 
 def _add_trace_headers_to_response(response: Any) -> Any:
@@ -254,7 +298,9 @@ class TracedWSGI:
             kept = [(k, v) for k, v in headers if k.lower() not in names]
             return start_response(status, kept + list(ours.items()), exc_info)
 
-        return self.wrapped(environ, start)
+        # The gateway's app calls its upstream and builds the whole answer inside this call.
+        with unsampled_scope():
+            return self.wrapped(environ, start)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.wrapped, name)
@@ -279,13 +325,18 @@ def _name_wsgi_span(span: trace.Span, environ: dict[str, Any]) -> None:
 
 def instrument_http_clients(tracer_provider: TracerProvider | None = None,
                             excluded_urls: str = "") -> None:
-    """Client spans for every urllib3 request, with exactly one set of propagation headers."""
+    """Client spans for every urllib3 request, with exactly one set of propagation headers.
+
+    Calls to a probe path (`/healthz`, `/readyz`, `/metrics`) and to `excluded_urls` (regular
+    expressions, comma-separated) get none, as probes get no server span.
+    """
     from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 
     instrumentor = URLLib3Instrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
+        excluded = ",".join([*PROBE_URL_PATTERNS, *([excluded_urls] if excluded_urls else [])])
         instrumentor.instrument(tracer_provider=tracer_provider, request_hook=_urllib3_request_hook,
-                                excluded_urls=excluded_urls or None)
+                                excluded_urls=excluded)
 
 
 def _urllib3_request_hook(span: trace.Span, pool: Any, request_info: Any) -> None:
@@ -314,6 +365,18 @@ def instrument_sqlalchemy_engines(tracer_provider: TracerProvider | None = None)
         # handles unchanged (checked by tests/observability); hence no dependency check.
         instrumentor.instrument(tracer_provider=tracer_provider, enable_commenter=False,
                                 skip_dep_check=True)
+        drop_connect_spans()
+
+
+def drop_connect_spans() -> None:
+    """No `connect` span per checkout: the instrumentation wraps `Engine.connect` to make one
+    around every pool checkout (a third span per read that says nothing the statement spans do
+    not). Its statement spans and connection-usage metrics are engine events, kept as they are.
+    """
+    from opentelemetry.instrumentation.utils import unwrap
+    from sqlalchemy.engine.base import Engine
+
+    unwrap(Engine, "connect")
 
 
 def instrument_sqlalchemy(engine: Any, *, tracer_provider: TracerProvider | None = None) -> None:

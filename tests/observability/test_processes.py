@@ -52,6 +52,8 @@ def test_one_trace_spans_both_services(start_service, tmp_path: Path) -> None:
     assert (client.parent_id, client.kind) == (server_a.span_id, "client")
     assert (server_b.parent_id, server_b.kind) == (client.span_id, "server")
     assert query.parent_id == server_b.span_id and query.service == "back"
+    # The pool checkout makes no `connect` span; the statement's span is the only SQL one.
+    assert [s.name for s in found.spans if s.service == "back" and s.kind == "client"] == [query.name]
     assert client.attributes["breakwater.instance"] == back.url
     assert server_b.resource["service.instance.id"] == "back-1"
     assert server_b.resource["service.version"] == "9.9.9"
