@@ -97,6 +97,9 @@ DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 BODYLESS_STATUSES = frozenset({204, 304})
 # Only the probes on the public port; `/metrics` and `/gateway/upstreams` are on the admin port.
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+# Longer targets are refused here (414), before an upstream server's own limit answers them
+# in its own format.
+MAX_TARGET_CHARS = 2048
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~\-]*")
 _DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
 _REASONS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
@@ -198,6 +201,10 @@ class GatewayProxy:
     ) -> Reply:
         settings = self.settings
         check_header_limits(environ, settings.max_header_bytes, settings.max_header_count)
+        if len(path) + len(environ.get("QUERY_STRING") or "") > MAX_TARGET_CHARS:
+            raise ApiError(f"the request path and query are longer than {MAX_TARGET_CHARS} "
+                           "characters", code="uri_too_long", status=414,
+                           details={"limit": MAX_TARGET_CHARS})
         if route is None or not route.upstream:
             raise NotFound(f"no route for {path}", details={"path": path})
         # The route's budget starts now (the edge's own work counts); a caller's may be shorter.
