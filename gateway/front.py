@@ -136,9 +136,11 @@ class GatewayFront:
     async def _read_body(self, headers: list[tuple[str, str]], protocol: Any) -> bytes | ApiError:
         limit = self.settings.max_body_bytes
         declared = _header(headers, "content-length")
+        expected = None
         if declared is not None:
             # Granian already refuses a malformed or negative length; this is the size limit.
-            if declared.strip().isdigit() and int(declared) > limit:
+            expected = int(declared) if declared.strip().isdigit() else None
+            if expected is not None and expected > limit:
                 return _too_large(limit)
         elif "chunked" not in (_header(headers, "transfer-encoding") or "").lower():
             return b""
@@ -159,6 +161,10 @@ class GatewayFront:
         except Exception as exc:  # noqa: BLE001 - the client went away mid-body
             return ApiError(f"the request body could not be read ({type(exc).__name__})",
                             code="bad_request", status=400)
+        if expected is not None and total < expected:
+            # The client left before its body was whole: never forward half a request.
+            return ApiError(f"the request body ended after {total} of {expected} bytes",
+                            code="incomplete_body", status=400)
         return b"".join(chunks)
 
     def _environ(self, scope: Any, headers: list[tuple[str, str]], peer: str,
