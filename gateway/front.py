@@ -247,8 +247,15 @@ def create_front() -> GatewayFront:
     """Granian's factory (`gateway.front:create_front`): the gateway and its admin port."""
     from gateway.app import create_app
     from gateway.server import AdminServer
+    from observability.tracing import shutdown_tracing
 
     app = create_app()
     settings: GatewaySettings = app.settings
     admin = AdminServer(app.admin, settings.admin_host, settings.admin_port)
-    return GatewayFront(app, settings, on_start=admin.start, on_stop=admin.stop)
+
+    def stop() -> None:
+        admin.stop()
+        app.client.close()
+        shutdown_tracing()  # export what this worker still holds (gunicorn's worker_exit)
+
+    return GatewayFront(app, settings, on_start=admin.start, on_stop=stop)
