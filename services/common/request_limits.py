@@ -4,7 +4,7 @@ Hostile input gets a 4xx with the usual JSON error, never a 5xx:
 - `Content-Length` must be plain digits (a negative or malformed length is 400 before any byte
   of the body is read, on gunicorn and the development server alike);
 - JSON bodies nest at most `MAX_JSON_DEPTH` levels (deeper is 400, not a RecursionError);
-- path parameters are bounded: `<int:…>` is 1–18 digits (a 64-bit column), a string segment
+- path parameters are bounded: `<int:…>` is 1–32 digits (views check their own ranges), a segment
   at most `MAX_SEGMENT` characters (longer does not match: 404);
 - no route redirects on its own (`//` and a trailing slash are not corrected by a redirect), and
   any `Location` a view sets leaves as a path, never naming the host the request reached.
@@ -24,14 +24,15 @@ from services.common.errors import ApiError, BadRequest
 
 MAX_JSON_DEPTH = 32
 MAX_SEGMENT = 200
-MAX_INT_DIGITS = 18  # below 2**63: fits every integer column
+# Far below int()'s 4300-digit limit; each view still checks the range its column holds.
+MAX_INT_DIGITS = 32
 JSON_TYPES = ("application/json",)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class BoundedIntConverter(IntegerConverter):
-    """`<int:…>` of at most 18 digits (a longer number matches no route: 404)."""
+    """`<int:…>` of at most 32 digits (a longer number matches no route: 404)."""
 
     regex = rf"\d{{1,{MAX_INT_DIGITS}}}"
 
