@@ -22,6 +22,7 @@ from services.common.tokens import Principal, TokenVerifier, bearer_token, key_i
 
 log = logging.getLogger("breakwater.gateway.edge")
 
+MAX_FIELD_BYTES = 8000
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 
@@ -61,14 +62,18 @@ def client_ip(environ: Mapping[str, Any], trust_forwarded: bool, trusted_hops: i
 
 def check_header_limits(environ: Mapping[str, Any], max_bytes: int, max_count: int) -> None:
     """431 when the request carries too many or too large headers."""
-    count = size = 0
+    count = size = longest = 0
     for key, value in environ.items():
         if key.startswith("HTTP_"):
             count += 1
             size += len(key) + len(value)
-    if count > max_count or size > max_bytes:
+            longest = max(longest, len(key) + len(value))
+    # One field past what the services' servers take (gunicorn: 8190) would be refused there
+    # in their own format; refuse it here, as JSON.
+    if count > max_count or size > max_bytes or longest > MAX_FIELD_BYTES:
         raise ApiError(
-            f"the request headers are too large (at most {max_count} headers, {max_bytes} bytes)",
+            f"the request headers are too large (at most {max_count} headers, {max_bytes} bytes, "
+            f"{MAX_FIELD_BYTES} bytes in one)",
             code="headers_too_large",
             status=431,
         )

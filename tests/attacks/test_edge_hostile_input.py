@@ -98,3 +98,10 @@ def test_the_gateway_never_answers_5xx_to_a_request_smuggling_attempt(stack):
     answer = raw_exchange(stack.gateway.url, request)
     assert 400 <= status_of(answer) < 500, answer[:300]
     assert b"breakwater_gateway_requests_total" not in answer
+
+
+@pytest.mark.parametrize("size", [8_100, 12_000])
+def test_one_huge_header_is_a_json_431_at_the_gateway(stack, size):
+    response = requests.get(f"{stack.gateway.url}/api/v1/products",
+                            headers={"X-Big": "x" * size}, timeout=10)
+    assert_json_client_error(response, 431)
