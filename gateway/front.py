@@ -12,6 +12,7 @@ Run by `python -m gateway` (gateway/__main__.py); `create_front()` is the Grania
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -225,10 +226,12 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tuple[str
 
 def _send(protocol: Any, reply: tuple[int, list[tuple[str, str]], bytes]) -> None:
     status, headers, body = reply
-    if status in (204, 304):
-        protocol.response_empty(status, headers)
-    else:
-        protocol.response_bytes(status, headers, body)
+    # Granian's "protocol closed" is a RuntimeError: the client left, nobody to answer.
+    with contextlib.suppress(RuntimeError):
+        if status in (204, 304):
+            protocol.response_empty(status, headers)
+        else:
+            protocol.response_bytes(status, headers, body)
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:
