@@ -45,7 +45,7 @@ RUN python /opt/breakwater/requirements.py load > /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
 # The code, run from /app so paths are the checkout's: /app/loadtests/locustfile.py,
-# /app/gateway/gunicorn_conf.py, services/<name>/migrations. Compiled now: the root filesystem
+# python -m gateway, services/<name>/migrations. Compiled now: the root filesystem
 # is read-only in Kubernetes.
 FROM base AS code
 COPY services ./services
@@ -81,6 +81,7 @@ USER 10001:10001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "/opt/breakwater/healthcheck.py"]
 
-EXPOSE 8080 5000 5002 5003 5004
+# 8081: the gateway's admin port (/gateway/upstreams, /metrics), never published.
+EXPOSE 8080 8081 5000 5002 5003 5004
 ENTRYPOINT ["/opt/breakwater/entrypoint.sh"]
 CMD ["help"]

@@ -24,7 +24,7 @@ import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from bench.common import Context
-from bench.harness import Harness
+from bench.harness import ADMIN_URLS, Harness, admin_url
 from bench.stacks import StackPool, shared_options
 from bench.stats import BenchResult, Target, median
 
@@ -39,7 +39,7 @@ CONSECUTIVE_ONLY = {"GATEWAY_BREAKER_WINDOW": "time", "GATEWAY_BREAKER_WINDOW_SI
 
 
 def _view(gateway: str) -> dict[str, Any]:
-    return requests.get(f"{gateway}/gateway/upstreams", timeout=5).json()
+    return requests.get(f"{admin_url(gateway)}/gateway/upstreams", timeout=5).json()
 
 
 def _replicas(gateway: str, service: str = "product") -> dict[str, dict[str, Any]]:
@@ -176,6 +176,7 @@ def run(ctx: Context, pool: StackPool) -> BenchResult:
     stack.scale("product", 2, log=pool.log)
     info = stack.info()
     hung_url = stack.state().instances[HUNG].proxy.url
+    ADMIN_URLS[info.gateway_url] = info.gateway_admin_url
     policy = _view(info.gateway_url)["upstreams"]["product"]["policy"]
     limit_s = float(policy["reset_timeout"]) + float(policy["read_timeout"])
     faults = Faults(info.toxiproxy_url)

@@ -18,6 +18,7 @@ import requests
 
 from bench import loadclient
 from bench.common import Context
+from bench.harness import ADMIN_URLS, admin_url
 from bench.stacks import StackPool, shared_options
 from bench.stats import BenchResult, Target, median, ratio
 from chaos.experiments.measurements import breaker_state
@@ -31,7 +32,7 @@ LATENCY_MS = 3000
 
 
 def _upstreams(gateway: str) -> dict[str, Any]:
-    return requests.get(f"{gateway}/gateway/upstreams", timeout=5).json()
+    return requests.get(f"{admin_url(gateway)}/gateway/upstreams", timeout=5).json()
 
 
 def _wait_breaker(gateway: str, state: str, seconds: float, poke: dict[str, str] | None = None
@@ -87,6 +88,7 @@ def run(ctx: Context, pool: StackPool, outage_runs: list[dict[str, Any]] | None 
     info = stack.info()
     token = next(iter(stack.tokens(1, log=pool.log).values()))
     headers = {"Authorization": f"Bearer {token}"}
+    ADMIN_URLS[info.gateway_url] = info.gateway_admin_url
     policy = (_upstreams(info.gateway_url)["upstreams"]["cart"].get("policy") or {})
     threshold = int(policy.get("failure_threshold", 5))
     faults = Faults(info.toxiproxy_url)

@@ -89,6 +89,15 @@ def tracing_environment(mode: str, var: Path, otlp_endpoint: str | None) -> dict
     return {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint}
 
 
+# Each gateway's admin address by its public URL: `/gateway/upstreams` is on the admin port.
+ADMIN_URLS: dict[str, str] = {}
+
+
+def admin_url(gateway: str) -> str:
+    """The admin address of the gateway at `gateway` (itself when none is known)."""
+    return ADMIN_URLS.get(gateway.rstrip("/"), gateway)
+
+
 @dataclass
 class Server:
     """One started process group and where it answers."""
@@ -155,11 +164,12 @@ class Harness:
                       resilience: bool = True, cpu: int | None = None,
                       otlp: str | None = None, wait: bool = True,
                       extra_env: dict[str, str] | None = None) -> Server:
-        """A gateway (its own gunicorn settings) routing product to `product_url`;
+        """A gateway (`python -m gateway`) routing product to `product_url`;
         `extra_env` sets more of its settings (`GATEWAY_*`)."""
-        port = free_port()
+        port, admin_port = free_port(), free_port()
+        ADMIN_URLS[f"http://127.0.0.1:{port}"] = f"http://127.0.0.1:{admin_port}"
         env = commands.gateway_environment(self._base_env(resilience, tracing, otlp), port,
-                                           self.registry, resilience)
+                                           self.registry, resilience, admin_port=admin_port)
         env.update({"GATEWAY_UPSTREAM_PRODUCT": product_url, "GATEWAY_INSTANCE_ID": name,
                     **{f"GATEWAY_UPSTREAM_{s}": CLOSED_UPSTREAM for s in ("AUTH", "CART", "ORDER")},
                     **(extra_env or {})})

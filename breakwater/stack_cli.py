@@ -168,6 +168,7 @@ def _status(args: argparse.Namespace) -> int:
         return 3
     if args.json:
         print(json.dumps({"console_url": status.state.console_url or None,
+                          "gateway_admin_url": status.state.gateway_admin_url or None,
                           "restarts": status.restarts,
                           "state": status.state.to_json(),
                           "instances": [dataclasses.asdict(i) for i in status.instances],
@@ -267,6 +268,7 @@ def print_status(status: Any, headline: str = "Breakwater stack") -> None:
     print()
     print(table([
         ["gateway", state.gateway_url],
+        ["gateway admin", state.gateway_admin_url or "-"],
         ["console", state.console_url or "not started (--no-console)"],
         ["toxiproxy API", state.toxiproxy_url],
         ["registry", state.registry_file],

@@ -1,6 +1,6 @@
 """Serving the console: gunicorn, one gthread worker (one poller shared by every page).
 
-    python -m console --port 8090 --gateway-admin http://127.0.0.1:8080 --toxiproxy …
+    python -m console --port 8090 --gateway-admin http://127.0.0.1:8081 --toxiproxy …
 
 One worker, because the live view is polled once and fanned out to every open page from that
 process; threads, because each open page holds one for its event stream.

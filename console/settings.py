@@ -27,7 +27,7 @@ class ConsoleSettings(Settings):
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     # The gateway's operational views (`/gateway/upstreams`, `/metrics`).
-    gateway_admin_url: str = "http://127.0.0.1:8080"
+    gateway_admin_url: str = "http://127.0.0.1:8081"
     # The fault proxy's control API; "" means TOXIPROXY_URL or http://127.0.0.1:8474.
     toxiproxy_url: str = ""
     # Jaeger's query service; when set, traces come from it instead of span files.

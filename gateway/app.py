@@ -83,6 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> GatewayProxy:
         extra={
             "fields": {
                 "resilience": settings.resilience,
+                "admin": f"{settings.admin_host}:{settings.admin_port}",
                 "upstreams": {name: describe(source) for name, source in sources.items()},
             }
         },
@@ -144,7 +145,8 @@ def create_admin_app(
     edge_auth: EdgeAuth,
     admission: Admission,
 ) -> Flask:
-    """The small Flask app behind `/healthz`, `/readyz`, `/metrics` and `/gateway/upstreams`."""
+    """The admin port's Flask app: `/healthz`, `/readyz`, `/metrics`, `/gateway/upstreams`
+    (the public port answers only the two probes through it)."""
     app = Flask("gateway")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)

@@ -88,10 +88,25 @@ class GatewaySettings(Settings):
     token_public_key_file: str = ""
     token_key_retry_seconds: float = 5.0
 
-    # Server (python -m gateway and gateway/gunicorn_conf.py).
+    # The admin port: /gateway/upstreams, /metrics, /healthz, /readyz; never the public port.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8081
+
+    # Server (`python -m gateway`: Granian with the buffering front, see docs/SERVING.md).
     threads: int = 64
     workers: int = 1
-    keepalive_seconds: int = 75
+    # Headers must arrive within this (it is also the idle keep-alive time, as in Granian).
+    header_timeout_seconds: float = 60.0
+    # The whole body must arrive within this once the headers are in; else 408.
+    body_timeout_seconds: float = 10.0
+    # Requests in progress (body being read, waiting for or holding a thread) per client address.
+    max_requests_per_client: int = 256
+    access_log: bool = False
+    # Worker restarts: after this many seconds (0: never) or past this resident size (0: never).
+    workers_lifetime_seconds: int = 0
+    workers_max_rss_mb: int = 0
+    # Proxies in front whose X-Forwarded-For hop is trusted (with GATEWAY_TRUST_FORWARDED=on).
+    trusted_hops: int = 1
 
     def __post_init__(self) -> None:
         if not self.token_public_key_file:

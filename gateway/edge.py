@@ -22,6 +22,7 @@ from services.common.tokens import Principal, TokenVerifier, bearer_token, key_i
 
 log = logging.getLogger("breakwater.gateway.edge")
 
+MAX_FIELD_BYTES = 8000
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 
@@ -33,26 +34,46 @@ def request_id(environ: Mapping[str, Any]) -> str:
     return uuid.uuid4().hex
 
 
-def client_ip(environ: Mapping[str, Any], trust_forwarded: bool) -> str:
-    """The caller's address (the first `X-Forwarded-For` hop only behind a trusted proxy)."""
-    if trust_forwarded:
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
-        first = forwarded.split(",", 1)[0].strip()
-        if first:
-            return first
-    return environ.get("REMOTE_ADDR") or "unknown"
+def forwarded_client(peer: str, forwarded_for: str | None, trusted_hops: int) -> str:
+    """The client's address: `peer`, or, behind `trusted_hops` trusted proxies, the address
+    the outermost trusted proxy saw, counted from the right of `X-Forwarded-For`.
+
+    Each trusted proxy appends the address it received the request from, so the rightmost
+    `trusted_hops - 1` entries were written by proxies beyond `peer`; everything left of them was
+    written by the client and is ignored (a client can prepend any address it likes).
+    """
+    if trusted_hops <= 0 or not forwarded_for:
+        return peer or "unknown"
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    if not hops:
+        return peer or "unknown"
+    # The peer is the last trusted proxy; the hop it appended names whoever it talked to.
+    index = max(0, len(hops) - trusted_hops)
+    return hops[index]
+
+
+def client_ip(environ: Mapping[str, Any], trust_forwarded: bool, trusted_hops: int = 1) -> str:
+    """The caller's address; behind trusted proxies, counted from the right of
+    `X-Forwarded-For` (never the leftmost entry, which the client controls)."""
+    return forwarded_client(environ.get("REMOTE_ADDR") or "unknown",
+                            environ.get("HTTP_X_FORWARDED_FOR"),
+                            trusted_hops if trust_forwarded else 0)
 
 
 def check_header_limits(environ: Mapping[str, Any], max_bytes: int, max_count: int) -> None:
     """431 when the request carries too many or too large headers."""
-    count = size = 0
+    count = size = longest = 0
     for key, value in environ.items():
         if key.startswith("HTTP_"):
             count += 1
             size += len(key) + len(value)
-    if count > max_count or size > max_bytes:
+            longest = max(longest, len(key) + len(value))
+    # One field past what the services' servers take (gunicorn: 8190) would be refused there
+    # in their own format; refuse it here, as JSON.
+    if count > max_count or size > max_bytes or longest > MAX_FIELD_BYTES:
         raise ApiError(
-            f"the request headers are too large (at most {max_count} headers, {max_bytes} bytes)",
+            f"the request headers are too large (at most {max_count} headers, {max_bytes} bytes, "
+            f"{MAX_FIELD_BYTES} bytes in one)",
             code="headers_too_large",
             status=431,
         )

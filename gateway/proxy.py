@@ -32,6 +32,7 @@ from services.common.deadline import (
     spent,
 )
 from services.common.errors import ApiError, BadRequest, NotFound
+from services.common.request_limits import relative_location
 
 log = logging.getLogger("breakwater.gateway")
 
@@ -51,11 +52,28 @@ REQUEST_SKIP = frozenset(
         "HTTP_EXPECT",
         "HTTP_CONTENT_LENGTH",
         "HTTP_X_REQUEST_ID",
-        "HTTP_X_FORWARDED_FOR",
-        "HTTP_X_FORWARDED_PROTO",
-        "HTTP_X_FORWARDED_HOST",
+        # Who the client is and what it asked for are the gateway's to say: a client's own
+        # forwarding headers are dropped, whatever their spelling (it sets X-Forwarded-*).
+        "HTTP_FORWARDED",
+        "HTTP_X_REAL_IP",
+        "HTTP_X_CLIENT_IP",
+        "HTTP_CLIENT_IP",
+        "HTTP_TRUE_CLIENT_IP",
+        "HTTP_CF_CONNECTING_IP",
+        "HTTP_FASTLY_CLIENT_IP",
+        "HTTP_X_CLUSTER_CLIENT_IP",
+        "HTTP_X_ORIGINAL_URL",
+        "HTTP_X_REWRITE_URL",
+        "HTTP_X_ORIGINAL_URI",
+        "HTTP_X_ORIGINAL_HOST",
+        "HTTP_X_HOST",
+        "HTTP_X_HTTP_METHOD_OVERRIDE",
+        "HTTP_X_HTTP_METHOD",
+        "HTTP_X_METHOD_OVERRIDE",
     }
 )
+# Every X-Forwarded-* header (For, Proto, Host, Port, Prefix, Server, Ssl …) is dropped too.
+SPOOFABLE_PREFIXES = ("HTTP_X_FORWARDED_", "HTTP_PROXY_", "HTTP_X_ORIGINAL_")
 RESPONSE_SKIP = frozenset(
     {
         "connection",
@@ -77,7 +95,11 @@ RESPONSE_SKIP = frozenset(
 # urllib3 decodes these, so the body the gateway holds is no longer encoded.
 DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 BODYLESS_STATUSES = frozenset({204, 304})
-ADMIN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/gateway/upstreams"})
+# Only the probes on the public port; `/metrics` and `/gateway/upstreams` are on the admin port.
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+# Longer targets are refused here (414), before an upstream server's own limit answers them
+# in its own format.
+MAX_TARGET_CHARS = 2048
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~\-]*")
 _DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
 _REASONS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
@@ -110,7 +132,7 @@ def _with_retry_after(reply: Reply) -> Reply:
 
 
 class GatewayProxy:
-    """The gateway's WSGI application: proxy paths here, everything else to `admin`."""
+    """The gateway's WSGI application: proxy paths here, the probes to `admin`."""
 
     def __init__(
         self,
@@ -140,7 +162,7 @@ class GatewayProxy:
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
-        if path in ADMIN_PATHS:
+        if path in PROBE_PATHS:
             return self.admin(environ, start_response)
         route = match_route(path, self.routes)
         started = time.perf_counter()
@@ -179,6 +201,10 @@ class GatewayProxy:
     ) -> Reply:
         settings = self.settings
         check_header_limits(environ, settings.max_header_bytes, settings.max_header_count)
+        if len(path) + len(environ.get("QUERY_STRING") or "") > MAX_TARGET_CHARS:
+            raise ApiError(f"the request path and query are longer than {MAX_TARGET_CHARS} "
+                           "characters", code="uri_too_long", status=414,
+                           details={"limit": MAX_TARGET_CHARS})
         if route is None or not route.upstream:
             raise NotFound(f"no route for {path}", details={"path": path})
         # The route's budget starts now (the edge's own work counts); a caller's may be shorter.
@@ -193,7 +219,8 @@ class GatewayProxy:
             self.edge_auth.verify(environ.get("HTTP_AUTHORIZATION"))
         if route.rate_limited and method == "POST":
             try:
-                self.login_limiter.check(client_ip(environ, settings.trust_forwarded))
+                self.login_limiter.check(
+                    client_ip(environ, settings.trust_forwarded, settings.trusted_hops))
             except ApiError:
                 self.metrics.rate_limited.labels(route.group).inc()
                 raise
@@ -260,20 +287,22 @@ class GatewayProxy:
             if (
                 key.startswith("HTTP_")
                 and key not in REQUEST_SKIP
-                and not key.startswith("HTTP_PROXY_")
+                and not key.startswith(SPOOFABLE_PREFIXES)
                 and key not in named
             ):
                 headers[key[5:].replace("_", "-").lower()] = value
         content_type = environ.get("CONTENT_TYPE")
         if content_type:
             headers["content-type"] = content_type
-        remote = environ.get("REMOTE_ADDR") or "unknown"
-        trusted = self.settings.trust_forwarded
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR") if trusted else None
-        headers["x-forwarded-for"] = f"{forwarded}, {remote}" if forwarded else remote
-        headers["x-forwarded-proto"] = (trusted and environ.get("HTTP_X_FORWARDED_PROTO")) or (
-            environ.get("wsgi.url_scheme", "http")
-        )
+        # One address: the client as the gateway determined it (behind trusted proxies,
+        # counted from the right), so a service trusting the gateway as its one hop reads it.
+        settings = self.settings
+        headers["x-forwarded-for"] = client_ip(environ, settings.trust_forwarded,
+                                               settings.trusted_hops)
+        proto = environ.get("HTTP_X_FORWARDED_PROTO", "") if settings.trust_forwarded else ""
+        proto = proto.rsplit(",", 1)[-1].strip().lower()
+        headers["x-forwarded-proto"] = (
+            proto if proto in ("http", "https") else environ.get("wsgi.url_scheme", "http"))
         if environ.get("HTTP_HOST"):
             headers["x-forwarded-host"] = environ["HTTP_HOST"]
         headers["x-request-id"] = rid
@@ -295,10 +324,11 @@ def read_body(environ: Mapping[str, Any], limit: int) -> bytes | None:
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH")
     if length:
-        try:
-            size = int(length)
-        except ValueError:
-            raise BadRequest("Content-Length is not a number") from None
+        if not (length.isascii() and length.strip().isdigit()):
+            # int("-1") would read to the end of the stream, past the limit.
+            raise BadRequest(f"Content-Length {length[:32]!r} is not a number of bytes",
+                             code="bad_content_length")
+        size = int(length)
         if size > limit:
             raise _too_large(limit)
         return stream.read(size) if size else b""
@@ -341,8 +371,11 @@ def _response_headers(items: Iterable[tuple[str, str]], *, keep_length: bool) ->
             continue
         if lower == "content-encoding" and value.strip().lower() in DECODED_ENCODINGS:
             continue
+        if lower in ("location", "content-location"):
+            value = relative_location(value)
         headers.append((key, value))
     return headers
+
 
 
 def _no_store(headers: Mapping[str, str]) -> bool:

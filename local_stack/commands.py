@@ -1,8 +1,9 @@
 """The command line and environment of every process the supervisor starts.
 
 Services run under gunicorn (gthread, 1 worker × 8 threads, keep-alive 75 s, longer than any
-caller's pooled-connection idle time: the TOOLING.md pitfall); the gateway uses its own
-`gateway/gunicorn_conf.py`; the fault proxy is `python -m chaos.toxiproxy`.
+caller's pooled-connection idle time: the TOOLING.md pitfall); the gateway is `python -m
+gateway` (Granian and its buffering front, docs/SERVING.md); the fault proxy is
+`python -m chaos.toxiproxy`.
 """
 
 from __future__ import annotations
@@ -60,9 +61,8 @@ def service_command(service: str, port: int) -> list[str]:
 
 
 def gateway_command() -> list[str]:
-    """gunicorn with the gateway's own settings file (bind from GATEWAY_HOST/GATEWAY_PORT)."""
-    conf = project_root() / "gateway" / "gunicorn_conf.py"
-    return [*gunicorn(), "-c", str(conf), "gateway:create_app()"]
+    """`python -m gateway`: Granian with the gateway's front; everything from GATEWAY_*."""
+    return [python(), "-m", "gateway"]
 
 
 def toxiproxy_command(port: int) -> list[str]:
@@ -127,12 +127,19 @@ def service_environment(
 
 
 def gateway_environment(base: Mapping[str, str], port: int, registry_file: Path,
-                        resilience: bool) -> dict[str, str]:
-    """The gateway's environment: where to listen and the registry file to discover from."""
+                        resilience: bool, admin_port: int | None = None) -> dict[str, str]:
+    """The gateway's environment: where to listen (the admin port on 127.0.0.1; a free one
+    when not given) and the registry file to discover from."""
+    if admin_port is None:
+        from local_stack.ports import free_port
+
+        admin_port = free_port()
     env = dict(base)
     env.update({
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
+        "GATEWAY_ADMIN_HOST": "127.0.0.1",
+        "GATEWAY_ADMIN_PORT": str(admin_port),
         "GATEWAY_INSTANCE_ID": "gateway",
         "GATEWAY_REGISTRY_FILE": str(registry_file),
         "GATEWAY_RESILIENCE": "on" if resilience else "off",
@@ -140,7 +147,7 @@ def gateway_environment(base: Mapping[str, str], port: int, registry_file: Path,
     return env
 
 
-def console_environment(base: Mapping[str, str], port: int, gateway_url: str,
+def console_environment(base: Mapping[str, str], port: int, gateway_admin_url: str,
                         toxiproxy_url: str) -> dict[str, str]:
     """The console's environment: where to listen and what to watch. Span files, Jaeger and
     the experiment progress file follow the stack's var folder and tracing settings."""
@@ -148,8 +155,8 @@ def console_environment(base: Mapping[str, str], port: int, gateway_url: str,
     env.update({
         "CONSOLE_HOST": "127.0.0.1",
         "CONSOLE_PORT": str(port),
-        # The gateway serves its admin views on its own port in local mode.
-        "CONSOLE_GATEWAY_ADMIN_URL": gateway_url,
+        # The gateway's admin port: /gateway/upstreams and /metrics are not on the public one.
+        "CONSOLE_GATEWAY_ADMIN_URL": gateway_admin_url,
         "CONSOLE_TOXIPROXY_URL": toxiproxy_url,
     })
     return env

@@ -1,7 +1,7 @@
 """Which port each process of a local stack listens on.
 
 Defaults follow DESIGN.md: auth 5000, product 5002/5012/5022 …, cart 5003, order 5004,
-gateway 8080, the console 8090, the fault proxy's API 8474, and one proxy listener per instance on the service
+gateway 8080 (its admin port 8081), the console 8090, the fault proxy's API 8474, and one proxy listener per instance on the service
 port + 20000 (5002 -> 25002). `--port-base P` moves all of them by P - 5000 (auth lands on P);
 `--port-base 0` picks free ports instead (tests), letting the fault proxy choose its own.
 """
@@ -16,6 +16,7 @@ HOST = "127.0.0.1"
 DEFAULT_BASE = 5000
 SERVICE_PORTS = {"auth": 5000, "product": 5002, "cart": 5003, "order": 5004}
 GATEWAY_PORT = 8080
+GATEWAY_ADMIN_PORT = 8081
 CONSOLE_PORT = 8090
 TOXIPROXY_PORT = 8474
 REPLICA_STRIDE = 10
@@ -82,6 +83,10 @@ class PortPlan:
         """The gateway's port."""
         return self.pick_free() if self.free else GATEWAY_PORT + self.shift
 
+    def gateway_admin_port(self) -> int:
+        """The gateway's admin port (`/gateway/upstreams`, `/metrics`)."""
+        return self.pick_free() if self.free else GATEWAY_ADMIN_PORT + self.shift
+
     def console_port(self) -> int:
         """The console's port."""
         return self.pick_free() if self.free else CONSOLE_PORT + self.shift
@@ -94,7 +99,8 @@ class PortPlan:
         """Every port a fixed plan will use, by what uses it (empty for free ports)."""
         if self.free:
             return {}
-        ports = {"gateway": self.gateway_port(), "toxiproxy API": self.toxiproxy_port()}
+        ports = {"gateway": self.gateway_port(), "gateway admin": self.gateway_admin_port(),
+                 "toxiproxy API": self.toxiproxy_port()}
         if console:
             ports["console"] = self.console_port()
         for service in SERVICE_PORTS:

@@ -173,8 +173,11 @@ class Supervisor:
             gateway = Instance("gateway", "gateway", self._pick(plan.gateway_port, used))
             state.instances["gateway"] = gateway
             state.gateway_url = gateway.url
+            admin_port = self._pick(plan.gateway_admin_port, used)
+            state.gateway_admin_url = f"http://127.0.0.1:{admin_port}"
             env = commands.gateway_environment(base_env, gateway.port,
-                                               Path(state.registry_file), options.resilience)
+                                               Path(state.registry_file), options.resilience,
+                                               admin_port=admin_port)
             env.update(options.env.get("gateway", {}))
             self._launch(state, gateway, commands.gateway_command(), env, backend, options)
             if options.console:
@@ -193,7 +196,8 @@ class Supervisor:
         console = Instance("console", "console", self._pick(plan.console_port, used))
         state.instances["console"] = console
         state.console_url = console.url
-        env = commands.console_environment(base_env, console.port, state.gateway_url,
+        env = commands.console_environment(base_env, console.port,
+                                           state.gateway_admin_url or state.gateway_url,
                                            state.toxiproxy_url)
         env.update(options.env.get("console", {}))
         self._launch(state, console, commands.console_command(), env, backend, options)

@@ -99,6 +99,7 @@ class StackState:
     options: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=utc_now)
     gateway_url: str = ""
+    gateway_admin_url: str = ""
     toxiproxy_url: str = ""
     console_url: str = ""
     registry_file: str = ""

@@ -1,5 +1,6 @@
 """`breakwater status`: each process's liveness, readiness, CPU quota and use, its proxy's
-faults, and the gateway's view of every replica from `/gateway/upstreams`: breaker state,
+faults, and the gateway's view of every replica from `/gateway/upstreams` on its admin port
+(`gateway_admin_url`): breaker state,
 failure rate, slow-call rate over the breaker's window, and time to the next trial."""
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def stack_status(supervisor: Supervisor, timeout: float = 1.5) -> StackStatus | 
     with ThreadPoolExecutor(max_workers=8) as pool:
         alive = list(pool.map(supervisor.owned, instances))
         health = list(pool.map(lambda i, a: _health(i, a, timeout), instances, alive))
-        upstreams_future = pool.submit(_get_json, f"{state.gateway_url}/gateway/upstreams",
-                                       timeout)
+        admin = state.gateway_admin_url or state.gateway_url
+        upstreams_future = pool.submit(_get_json, f"{admin}/gateway/upstreams", timeout)
         proxies_future = pool.submit(_get_json, f"{state.toxiproxy_url}/proxies", timeout)
     upstreams, proxies = upstreams_future.result(), proxies_future.result()
     breakers = _breakers(state, upstreams)

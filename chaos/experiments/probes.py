@@ -25,9 +25,11 @@ class ProbeSampler:
 
     def __init__(self, probes: tuple[Probe, ...] | list[Probe], gateway: str, *,
                  started: float | None = None, token: str | None = None,
-                 hot_slug: str = "flash-sale", clock: Callable[[], float] = time.time) -> None:
+                 hot_slug: str = "flash-sale", clock: Callable[[], float] = time.time,
+                 admin: str | None = None) -> None:
         self.probes = list(probes)
         self.gateway = gateway.rstrip("/")
+        self.admin = (admin or gateway).rstrip("/")  # the gateway's admin port
         self.started = started or clock()
         self.token = token
         self.hot_slug = hot_slug
@@ -84,7 +86,7 @@ class ProbeSampler:
 
     def _target(self, probe: Probe) -> tuple[str, dict[str, str]]:
         if probe.kind == "gateway_upstreams":
-            return f"{self.gateway}/gateway/upstreams", {}
+            return f"{self.admin}/gateway/upstreams", {}
         if probe.kind == "product_stock":
             slug = probe.params.get("slug", self.hot_slug)
             return f"{self.gateway}/api/v1/products/{slug}", {}

@@ -90,8 +90,8 @@ def measure(experiment: Experiment, spec: LoadSpec, info: StackInfo, run_dir: Pa
         schedule = FaultSchedule(experiment.faults, faults, started, log=log,
                                  on_change=progress.faults).start()
         sampler = ProbeSampler(experiment.probes, info.gateway_url, started=started,
-                               token=info.probe_token, hot_slug=spec.hot_slug or "flash-sale"
-                               ).start()
+                               token=info.probe_token, hot_slug=spec.hot_slug or "flash-sale",
+                               admin=info.gateway_admin_url or None).start()
         load = process.wait()
     finally:
         process.stop()

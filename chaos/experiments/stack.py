@@ -34,6 +34,8 @@ class StackInfo:
     seed_file: str | None = None
     cpus: dict[str, float] = field(default_factory=dict)
     probe_token: str | None = None
+    # The gateway's admin port (`/gateway/upstreams`); the public URL on older stacks.
+    gateway_admin_url: str = ""
 
     @property
     def capacity_text(self) -> str:
@@ -161,7 +163,8 @@ class LocalStack:
         info = self.info()
         while time.monotonic() < deadline:
             try:
-                body = requests.get(info.gateway_url + "/gateway/upstreams", timeout=2).json()
+                body = requests.get((info.gateway_admin_url or info.gateway_url)
+                                    + "/gateway/upstreams", timeout=2).json()
                 instances = body["upstreams"][service]["instances"]
                 if len(instances) == replicas and all(
                         str(i.get("breaker", "closed")) == "closed" for i in instances):
@@ -218,6 +221,7 @@ class LocalStack:
                 cpus[instance.service] = instance.cgroup.cpus
         return StackInfo(
             gateway_url=state.gateway_url.rstrip("/"),
+            gateway_admin_url=(state.gateway_admin_url or state.gateway_url).rstrip("/"),
             toxiproxy_url=state.toxiproxy_url.rstrip("/"),
             auth_url=auth[0].url if auth else state.gateway_url,
             # `state.traces` describes the destination in words; span files, when the stack

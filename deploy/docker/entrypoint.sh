@@ -2,7 +2,7 @@
 # The entry point of the Breakwater image: the first argument says which process this is.
 #
 #   serve <auth|product|cart|order>  the service on gunicorn (gthread), port from <PREFIX>_PORT
-#   gateway                          the API gateway on gunicorn (gateway/gunicorn_conf.py)
+#   gateway                          the API gateway: Granian + its front (python -m gateway)
 #   migrate <service>                apply the service's migrations once, then exit
 #   keys [--private P] [--public P]  write the token key pair unless it exists, then exit
 #   help                             this text
@@ -32,7 +32,7 @@ case "$role" in
         exec gunicorn --config /opt/breakwater/gunicorn_service.py "services.${service}:create_app()"
         ;;
     gateway)
-        exec gunicorn --config /app/gateway/gunicorn_conf.py "gateway:create_app()"
+        exec python -m gateway
         ;;
     migrate)
         exec python /opt/breakwater/migrate.py "$@"

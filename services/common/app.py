@@ -3,7 +3,8 @@
 `build_app` gives a Flask app with: settings in `app.config["SETTINGS"]`, JSON errors for
 everything, a request size limit (413), a media-type check (415), the service's database with
 its own migrations, token verification, OpenAPI 3 from the marshmallow schemas at
-`/openapi.json`, `/healthz`, `/readyz`, `/metrics`, and the caller's deadline
+`/openapi.json`, `/healthz`, `/readyz`, `/metrics`, bounds on hostile input
+(`services.common.request_limits`), and the caller's deadline
 (`X-Breakwater-Deadline-Ms`, see `services.common.deadline`) as the request's deadline.
 """
 
@@ -34,6 +35,7 @@ from services.common.db import database_reachable, engine_options, prepare_sqlit
 from services.common.deadline import DEADLINE_HEADER, enter, leave, parse_budget, spent
 from services.common.errors import ApiError, register_error_handlers
 from services.common.logs import configure_logging
+from services.common.request_limits import install_request_limits, prepare_url_map
 from services.common.tokens import EXTENSION_KEY, TokenVerifier
 
 JSON_TYPES = ("application/json",)
@@ -148,6 +150,7 @@ def build_app(
     """A service's Flask app, wired with the shared kit; the service adds only its domain."""
     configure_logging(settings.service_name, settings.instance_id, settings.log_level)
     app = Flask(settings.service_name)
+    prepare_url_map(app)
     prepare_sqlite_path(settings.database_url)
     app.config.update(
         SETTINGS=settings,
@@ -186,6 +189,7 @@ def build_app(
     app.before_request(_enter_deadline)
     app.teardown_request(_leave_deadline)
     app.before_request(_check_media_type)
+    install_request_limits(app)
 
     init_tracing(settings.service_name, app, instance_id=settings.instance_id,
                  environment=settings.environment)

@@ -143,6 +143,12 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Response:
         return error_response(_from_http_exception(exc))
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(_exc: RecursionError) -> Response:
+        # Input nested past what a parser can follow is the client's error, not ours.
+        return error_response(BadRequest("the request nests too deeply; flatten it",
+                                         code="too_deeply_nested"))
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")

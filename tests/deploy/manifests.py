@@ -74,13 +74,30 @@ def clean_env(tmp: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp), "DOCKER_CONFIG": str(tmp)}
 
 
-def run_compose(args: list[str], tmp: Path, compose_file: Path = COMPOSE_FILE
-                ) -> subprocess.CompletedProcess[str]:
-    """Run the real Compose binary on `compose_file`, ignoring any local `.env`."""
-    empty_env_file = tmp / "empty.env"
-    empty_env_file.touch()
+ENV_EXAMPLE = ROOT / "deploy" / "compose" / "env.example"
+
+
+def required_secrets() -> list[str]:
+    """The variables the compose file requires (`${NAME:?…}`), in the order env.example,
+    where each must stand blank for the user to fill in, lists them."""
+    text = COMPOSE_FILE.read_text()
+    names = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.startswith("#") and not value.strip() and "${" + name + ":?" in text:
+            names.append(name.strip())
+    return names
+
+
+def run_compose(args: list[str], tmp: Path, compose_file: Path = COMPOSE_FILE,
+                secrets: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real Compose binary on `compose_file`, ignoring any local `.env`; the required
+    secrets are given test values unless `secrets` is False."""
+    env_file = tmp / ("secrets.env" if secrets else "empty.env")
+    env_file.write_text("".join(f"{name}=test-{name.lower()}\n" for name in required_secrets())
+                        if secrets else "")
     command = [compose_binary(), "--project-directory", str(ROOT), "--env-file",
-               str(empty_env_file), "-f", str(compose_file), *args]
+               str(env_file), "-f", str(compose_file), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=60,
                           env=clean_env(tmp), cwd=ROOT)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,51 @@ def test_the_stack_has_every_part(services: dict) -> None:
     assert "redis" not in services, "nothing uses Redis: leave it out until something does"
 
 
-def test_everything_is_on_micro_network(compose: dict, services: dict) -> None:
-    assert compose["networks"]["micro_network"]["name"] == "micro_network"
-    for name, service in services.items():
-        assert set(service["networks"]) == {"micro_network"}, name
+def members(services: dict, network: str) -> set[str]:
+    return {name for name, service in services.items() if network in service.get("networks", {})}
+
+
+def test_each_database_network_holds_its_service_alone(compose: dict, services: dict) -> None:
+    for database, service in DATABASES.items():
+        assert compose["networks"][database].get("internal") is True
+        assert set(services[database]["networks"]) == {database}
+        assert members(services, database) == {database, service, f"{service}-migrate"}
+
+
+def test_the_application_network_is_internal_and_load_stays_on_the_edge(compose: dict,
+                                                                         services: dict) -> None:
+    assert compose["networks"]["app"].get("internal") is True
+    assert members(services, "app") >= {"gateway", "toxiproxy", *APP_SERVICES}
+    assert not members(services, "app") & {"locust-master", "locust-worker", "grafana", "console"}
+    assert members(services, "edge") == {"gateway", "locust-master", "locust-worker", "jaeger"}
+
+
+def test_toxiproxy_api_and_gateway_admin_listen_only_on_the_control_network(services: dict
+                                                                             ) -> None:
+    toxiproxy, gateway = services["toxiproxy"], services["gateway"]
+    api_address = toxiproxy["networks"]["control"]["ipv4_address"]
+    assert f"-host={api_address}" in toxiproxy["command"]
+    assert gateway["environment"]["GATEWAY_ADMIN_HOST"] == (
+        gateway["networks"]["control"]["ipv4_address"])
+    # The published API port reaches the control address (the container's gateway network).
+    assert toxiproxy["networks"]["control"]["gw_priority"] > 0
+    assert members(services, "control") == {"toxiproxy", "gateway"}  # + console, prometheus
+
+
+def test_secrets_have_no_default_and_their_absence_is_named(compose_tmp: Path) -> None:
+    from tests.deploy.manifests import required_secrets
+
+    secrets = required_secrets()
+    assert {"AUTH_DB_PASSWORD", "PRODUCT_DB_PASSWORD", "CART_DB_PASSWORD",
+            "ORDER_DB_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} <= set(secrets)
+    text = COMPOSE_FILE.read_text()
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
+    assert required == set(secrets), "every required variable stands blank in env.example"
+    for name in secrets:
+        assert "${" + name + ":-" not in text, f"{name} must not fall back to a default"
+    refused = run_compose(["config", "-q"], compose_tmp, secrets=False)
+    assert refused.returncode != 0
+    assert "required variable" in refused.stderr and "env.example" in refused.stderr
 
 
 def test_product_and_locust_workers_can_scale(services: dict) -> None:
@@ -133,7 +175,9 @@ def test_app_healthchecks_probe_the_port_the_service_listens_on(services: dict) 
         service = services[name]
         port = service["environment"][f"{name.upper()}_PORT"]
         assert service["healthcheck"]["test"][-1] == f"http://127.0.0.1:{port}/healthz", name
-    assert services["toxiproxy"]["healthcheck"]["test"] == ["CMD", "/toxiproxy-cli", "list"]
+    api = services["toxiproxy"]["networks"]["control"]["ipv4_address"]
+    assert services["toxiproxy"]["healthcheck"]["test"] == [
+        "CMD", "/toxiproxy-cli", "--host", f"http://{api}:8474", "list"]
 
 
 def test_token_keys_private_half_only_reaches_auth(services: dict) -> None:

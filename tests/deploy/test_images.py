@@ -73,4 +73,4 @@ def test_the_entry_point_knows_every_role_compose_and_kubernetes_use() -> None:
     for name in ("auth", "product", "cart", "order"):
         assert (ROOT / "services" / name / "migrations").is_dir()
         assert (ROOT / "services" / name / "__init__.py").is_file()
-    assert (ROOT / "gateway" / "gunicorn_conf.py").is_file()
+    assert (ROOT / "gateway" / "__main__.py").is_file() and "python -m gateway" in entrypoint

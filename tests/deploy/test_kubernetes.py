@@ -236,6 +236,9 @@ def test_network_policies_let_only_real_callers_through(clusters: dict[str, Clus
         assert _ingress_sources(cluster, name, port) == {"toxiproxy"}, name
         assert _ingress_sources(cluster, f"{name}-db", 3306) == {name}, name
     assert _ingress_sources(cluster, "gateway", 8080) == {"*"}
+    # Neither the gateway's admin port nor the Toxiproxy API admits any pod (port-forward only).
+    assert _ingress_sources(cluster, "gateway", 8081) == set()
+    assert _ingress_sources(cluster, "toxiproxy", 8474) == set()
     assert _ingress_sources(cluster, "toxiproxy", 21000) == {"gateway"}
     assert _ingress_sources(cluster, "toxiproxy", 21002) == {"gateway", "cart", "order"}
     assert _ingress_sources(cluster, "toxiproxy", 21003) == {"gateway", "order"}
@@ -245,3 +248,16 @@ def test_network_policies_let_only_real_callers_through(clusters: dict[str, Clus
     for workload in cluster.workloads():
         labels = workload["spec"]["template"]["metadata"]["labels"]
         assert labels.get("app.kubernetes.io/part-of") == "breakwater", workload["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_admin_port_is_declared_but_never_in_its_service(clusters: dict[str, Cluster],
+                                                                     overlay: str) -> None:
+    cluster = clusters[overlay]
+    [gateway] = [c for c in containers(cluster.get("Deployment", "gateway"), init=False)
+                 if c["name"] == "gateway"]
+    env = cluster.container_env(gateway)
+    assert {p["name"]: p["containerPort"] for p in gateway["ports"]} == {
+        "http": int(env["GATEWAY_PORT"]), "admin": int(env["GATEWAY_ADMIN_PORT"])}
+    service_ports = cluster.get("Service", "gateway")["spec"]["ports"]
+    assert [p["targetPort"] for p in service_ports] == ["http"]

@@ -91,6 +91,12 @@ def exported_metrics() -> frozenset[str]:
     return frozenset(names)
 
 
+# The console drives faults and reads the gateway's admin views (control); Prometheus scrapes
+# the services (app) and both of those (control); Grafana reads Prometheus alone.
+NETWORKS = {"console": {"control", "observability"},
+            "prometheus": {"app", "control", "observability"}, "grafana": {"observability"}}
+
+
 def test_the_profile_adds_prometheus_grafana_and_the_console(profiled: dict,
                                                              services: dict) -> None:
     added = {"prometheus", "grafana", "console"}
@@ -99,7 +105,7 @@ def test_the_profile_adds_prometheus_grafana_and_the_console(profiled: dict,
         service = profiled[name]
         assert service["profiles"] == [PROFILE], name
         assert image_pinned(service["image"]), f"{name}: {service['image']} is not pinned"
-        assert set(service["networks"]) == {"micro_network"}
+        assert set(service["networks"]) == NETWORKS[name], name
         for mount in service.get("volumes", []):
             if mount["type"] == "bind":
                 assert Path(mount["source"]).exists(), f"{name}: {mount['source']} is missing"
@@ -129,7 +135,11 @@ def test_prometheus_scrapes_every_process_where_it_listens(profiled: dict) -> No
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     static = {target for job in jobs.values() for group in job.get("static_configs", [])
               for target in group["targets"]}
-    assert {"gateway:8080", "toxiproxy:8474", "console:8090"} <= static
+    # The gateway's /metrics is on its admin port, Toxiproxy's on its API: both by their
+    # names on the control network, where alone they listen.
+    assert {"gateway-admin:8081", "toxiproxy-api:8474", "console:8090"} <= static
+    assert profiled["gateway"]["networks"]["control"]["aliases"] == ["gateway-admin"]
+    assert profiled["toxiproxy"]["networks"]["control"]["aliases"] == ["toxiproxy-api"]
     for service, (variable, port) in APP_PORTS.items():
         # By DNS, so every replica of a scaled service is a target of its own.
         [lookup] = jobs[service]["dns_sd_configs"]
@@ -138,8 +148,8 @@ def test_prometheus_scrapes_every_process_where_it_listens(profiled: dict) -> No
     assert "-proxy-metrics" in profiled["toxiproxy"]["command"], "Toxiproxy's /metrics is off"
     console = profiled["console"]["environment"]
     assert console["CONSOLE_PORT"] == "8090" and "console" in console["CONSOLE_ALLOWED_HOSTS"]
-    assert console["CONSOLE_GATEWAY_ADMIN_URL"] == "http://gateway:8080"
-    assert console["CONSOLE_TOXIPROXY_URL"] == "http://toxiproxy:8474"
+    assert console["CONSOLE_GATEWAY_ADMIN_URL"] == "http://gateway-admin:8081"
+    assert console["CONSOLE_TOXIPROXY_URL"] == "http://toxiproxy-api:8474"
 
 
 def test_grafana_is_provisioned_with_the_datasource_and_the_dashboard(profiled: dict,

@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 
 from gateway.app import create_app
 from gateway.proxy import GatewayProxy
-from gateway.server import PooledWSGIServer, bound_port
+from gateway.server import AdminServer, PooledWSGIServer, bound_port
 from tests.support.processes import wait_until
 
 
@@ -140,6 +140,8 @@ class RunningGateway:
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+        self.admin = AdminServer(self.app.admin, "127.0.0.1", 0).start()
+        self.admin_url = self.admin.url
         wait_until(
             lambda: requests.get(self.url + "/healthz", timeout=1).ok,
             timeout=10,
@@ -154,11 +156,17 @@ class RunningGateway:
         kwargs.setdefault("timeout", 10)
         return requests.post(self.url + path, **kwargs)
 
+    def admin_get(self, path: str, **kwargs: Any) -> requests.Response:
+        """GET on the admin port (`/gateway/upstreams`, `/metrics`)."""
+        kwargs.setdefault("timeout", 10)
+        return requests.get(self.admin_url + path, **kwargs)
+
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 10)
         return requests.request(method, self.url + path, **kwargs)
 
     def stop(self) -> None:
+        self.admin.stop()
         self.server.shutdown()
         self.server.server_close()
         self.app.client.close()

@@ -80,7 +80,7 @@ def test_a_slow_body_storm_on_cart_is_refused_past_its_admission_limit(start_gat
             assert text.startswith("HTTP/1.1 503")
             assert "Retry-After: 1" in text and "overloaded" in text
         assert catalog_reads(gateway, 10) == [200] * 10
-        page = gateway.get("/gateway/upstreams").json()
+        page = gateway.admin_get("/gateway/upstreams").json()
         cart = next(r for r in page["routes"] if r["group"] == "cart")
         assert (cart["in_flight"], cart["refused"]) == (CART_ADMISSION, STORM - CART_ADMISSION)
     assert upstreams["cart"].count() == 0  # no body ever arrived: nothing went upstream

@@ -66,7 +66,7 @@ def test_order_answers_within_the_gateways_checkout_budget_and_is_not_blamed(
         assert answer.json()["error"]["code"] == "product_timeout"
         assert answer.headers["X-Breakwater-Failed-Dependency"] == "product"
         assert seconds < BUDGET + 1.0
-    view = gateway.get("/gateway/upstreams").json()["upstreams"]["order"]["instances"][0]
+    view = gateway.admin_get("/gateway/upstreams").json()["upstreams"]["order"]["instances"][0]
     assert (view["breaker"], view["failures"], view["failure_rate"]) == ("closed", 0, 0.0)
     # Order's own calls were cut by the gateway's deadline: product's breaker is not blamed either.
     (product_view,) = order_app.extensions["breakwater.client"].snapshot()["upstreams"]["product"]["instances"]

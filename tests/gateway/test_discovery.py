@@ -119,7 +119,7 @@ def test_registry_file_changes_reach_the_gateway_without_a_restart(
     write_registry(path, {"product": [second.url], "auth": [upstreams["auth"].url]})
     wait_until(
         lambda: (
-            len(gateway.get("/gateway/upstreams").json()["upstreams"]["product"]["instances"]) == 1
+            len(gateway.admin_get("/gateway/upstreams").json()["upstreams"]["product"]["instances"]) == 1
         ),
         timeout=10,
         message="first replica removed",
@@ -159,7 +159,7 @@ def test_gateway_reaches_an_upstream_found_by_dns(start_gateway, upstreams):
     gateway = start_gateway(upstream_product=f"dns://localhost:{upstreams['product'].port}")
     response = gateway.get("/api/v1/products")
     assert response.status_code == 200
-    upstream = gateway.get("/gateway/upstreams").json()["upstreams"]["product"]
+    upstream = gateway.admin_get("/gateway/upstreams").json()["upstreams"]["product"]
     assert upstream["discovery"] == f"dns://localhost:{upstreams['product'].port}"
 
 

@@ -74,7 +74,7 @@ def test_key_fetched_from_auth_survives_an_auth_outage(
     upstreams["auth"].stop()
     for _ in range(3):
         assert gateway.get("/api/v1/cart", headers=bearer).status_code == 200
-    assert gateway.get("/gateway/upstreams").json()["token_keys"]
+    assert gateway.admin_get("/gateway/upstreams").json()["token_keys"]
 
 
 def test_no_key_anywhere_is_503_not_a_pass(start_gateway, upstreams, bearer, tmp_path):
@@ -96,7 +96,7 @@ def test_login_attempts_are_rate_limited_per_client_ip(start_gateway, upstreams)
     assert gateway.get("/api/v1/products").status_code == 200  # only logins are limited
     assert (
         'breakwater_gateway_rate_limited_total{group="auth_login"} 2.0'
-        in gateway.get("/metrics").text
+        in gateway.admin_get("/metrics").text
     )
 
 

@@ -28,7 +28,7 @@ def test_readyz_is_503_while_an_upstream_has_no_instance(start_gateway, upstream
 def test_upstreams_page_shows_replicas_breakers_and_bulkheads(start_gateway, upstreams):
     gateway = start_gateway()
     gateway.get("/api/v1/products")
-    page = gateway.get("/gateway/upstreams").json()
+    page = gateway.admin_get("/gateway/upstreams").json()
     product = page["upstreams"]["product"]
     assert product["bulkhead"]["limit"] == 32
     assert product["instances"][0]["url"] == upstreams["product"].url
@@ -41,7 +41,7 @@ def test_upstreams_page_shows_replicas_breakers_and_bulkheads(start_gateway, ups
 def test_metrics_cover_requests_latency_breakers_and_bulkheads(start_gateway, upstreams):
     gateway = start_gateway()
     gateway.get("/api/v1/products")
-    text = gateway.get("/metrics").text
+    text = gateway.admin_get("/metrics").text
     for name in (
         'breakwater_gateway_requests_total{group="products",method="GET",status="200",'
         'upstream="product"} 1.0',
@@ -72,61 +72,32 @@ def _gateway_env(upstreams, key_files) -> dict[str, str]:
 
 
 @pytest.mark.integration
-def test_python_dash_m_gateway_serves(upstreams, key_files, tmp_path, bearer):
-    port = free_port()
+def test_python_dash_m_gateway_serves_the_shop_and_its_admin_port_apart(
+        upstreams, key_files, tmp_path, bearer):
+    port, admin_port = free_port(), free_port()
     process = RunningProcess(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--threads",
-            "8",
-        ],
+        [sys.executable, "-m", "gateway", "--host", "127.0.0.1", "--port", str(port),
+         "--admin-port", str(admin_port), "--threads", "8"],
         _gateway_env(upstreams, key_files),
         tmp_path / "gateway.log",
         f"http://127.0.0.1:{port}",
     )
     try:
         process.wait_healthy()
-        assert (
-            requests.get(process.url + "/api/v1/products", timeout=5).json()["instance"]
-            == "product"
-        )
-        assert (
-            requests.get(process.url + "/api/v1/cart", headers=bearer, timeout=5).status_code == 200
-        )
-        assert requests.get(process.url + "/api/v1/cart", timeout=5).status_code == 401
-    finally:
-        process.stop()
-
-
-@pytest.mark.integration
-def test_gunicorn_runs_the_gateway_with_its_config(upstreams, key_files, tmp_path):
-    port = free_port()
-    env = {**_gateway_env(upstreams, key_files), "GATEWAY_PORT": str(port), "GATEWAY_THREADS": "8"}
-    process = RunningProcess(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "gateway/gunicorn_conf.py",
-            "gateway:create_app()",
-        ],
-        env,
-        tmp_path / "gunicorn.log",
-        f"http://127.0.0.1:{port}",
-    )
-    try:
-        process.wait_healthy()
-        with requests.Session() as session:  # keep-alive through gunicorn's gthread worker
+        with requests.Session() as session:  # keep-alive through Granian and the front
             answers = [session.get(process.url + "/api/v1/products", timeout=5) for _ in range(5)]
-        assert {a.status_code for a in answers} == {200}
+        assert {a.json()["instance"] for a in answers} == {"product"}
         assert answers[0].headers.get("Connection", "keep-alive").lower() != "close"
+        assert requests.get(process.url + "/api/v1/cart", headers=bearer, timeout=5).status_code == 200
+        assert requests.get(process.url + "/api/v1/cart", timeout=5).status_code == 401
+        # The operational views answer on the admin port only.
+        admin = f"http://127.0.0.1:{admin_port}"
+        assert requests.get(admin + "/gateway/upstreams", timeout=5).json()["upstreams"]["product"]
+        assert "breakwater_gateway_requests_total" in requests.get(admin + "/metrics", timeout=5).text
+        for path in ("/gateway/upstreams", "/metrics"):
+            hidden = requests.get(process.url + path, timeout=5)
+            assert hidden.status_code == 404
+            assert hidden.json()["error"]["code"] == "not_found"
     finally:
         process.stop()
 
@@ -139,7 +110,7 @@ def test_metrics_follow_prometheus_naming(start_gateway, upstreams):
     gateway = start_gateway(breaker_failures=2, breaker_reset_seconds=30)
     for _ in range(3):
         gateway.get("/api/v1/products/x")
-    text = gateway.get("/metrics").text
+    text = gateway.admin_get("/metrics").text
     assert naming_problems(text) == []
     product = upstreams["product"].url
     for state, value in (("open", "1.0"), ("closed", "0.0"), ("half-open", "0.0")):

@@ -11,7 +11,7 @@ from tests.support.processes import wait_until
 
 
 def replicas(gateway, service: str) -> list[dict]:
-    return gateway.get("/gateway/upstreams").json()["upstreams"][service]["instances"]
+    return gateway.admin_get("/gateway/upstreams").json()["upstreams"][service]["instances"]
 
 
 def test_reads_are_balanced_across_replicas(start_gateway, upstreams, fake_factory):
@@ -39,7 +39,7 @@ def test_a_dead_replica_is_ejected_while_the_others_serve_every_request(
     assert [w.status_code for w in writes] == [200] * 10
     state = {i["url"]: i for i in replicas(gateway, "product")}
     assert state[dead.url]["ejected_for"] > 0
-    assert "breakwater_gateway_ejections_total" in gateway.get("/metrics").text
+    assert "breakwater_gateway_ejections_total" in gateway.admin_get("/metrics").text
 
 
 def test_breaker_opens_fails_fast_and_closes_after_a_good_trial(start_gateway, upstreams):
@@ -68,7 +68,7 @@ def test_breaker_opens_fails_fast_and_closes_after_a_good_trial(start_gateway, u
         message="half-open trial succeeds",
     )
     assert replicas(gateway, "product")[0]["breaker"] == "closed"
-    metrics = gateway.get("/metrics").text
+    metrics = gateway.admin_get("/metrics").text
     assert 'to="open"' in metrics and 'to="closed"' in metrics
     assert 'breakwater_gateway_breaker_state{replica="' in metrics
 
@@ -118,7 +118,7 @@ def test_a_full_bulkhead_rejects_at_once(start_gateway, upstreams, bearer):
     assert response.headers["Retry-After"]
     assert seconds < 5.0  # refused at once, not after the 10 s read timeout of the hung calls
     assert cart.count() == 2
-    assert gateway.get("/gateway/upstreams").json()["upstreams"]["cart"]["bulkhead"]["in_use"] == 2
+    assert gateway.admin_get("/gateway/upstreams").json()["upstreams"]["cart"]["bulkhead"]["in_use"] == 2
     cart.release.set()
     for thread in hung:
         thread.join(10)
@@ -167,7 +167,7 @@ def test_catalog_reads_fall_back_to_the_last_good_response(start_gateway, upstre
     assert never_cached.status_code == 503
     assert never_cached.json()["error"]["code"] == "product_unavailable"
     assert 'breakwater_gateway_fallbacks_total{group="products",upstream="product"} 2.0' in (
-        gateway.get("/metrics").text
+        gateway.admin_get("/metrics").text
     )
 
 

@@ -64,7 +64,7 @@ def test_a_hung_replica_rejoins_after_it_heals_while_reads_keep_succeeding(start
     flaky.hang()
 
     def flaky_state() -> str:
-        page = gateway.get("/gateway/upstreams").json()["upstreams"]["product"]["instances"]
+        page = gateway.admin_get("/gateway/upstreams").json()["upstreams"]["product"]["instances"]
         return next(i for i in page if i["url"] == flaky.url)["breaker"]
 
     wait_until(lambda: gateway.get("/api/v1/products").status_code == 200 and flaky_state() == "open",
@@ -126,7 +126,7 @@ def test_the_upstream_view_shows_breaker_figures_and_route_groups(start_gateway,
     gateway = start_gateway(breaker_minimum_calls=4, breaker_failures=0, breaker_reset_seconds=30)
     for _ in range(4):
         gateway.post("/api/v1/products", json={})
-    page = gateway.get("/gateway/upstreams").json()
+    page = gateway.admin_get("/gateway/upstreams").json()
     (replica,) = page["upstreams"]["product"]["instances"]
     assert replica["breaker"] == "open"
     assert 25 < replica["next_trial_in"] <= 30
@@ -135,7 +135,7 @@ def test_the_upstream_view_shows_breaker_figures_and_route_groups(start_gateway,
     assert orders["write_budget"] == 8.0 and orders["repeatable_with_idempotency_key"] == ["POST"]
     assert orders["admission"] == 16 and orders["in_flight"] == 0
     assert page["upstreams"]["product"]["policy"]["minimum_calls"] == 4
-    metrics = gateway.get("/metrics").text
+    metrics = gateway.admin_get("/metrics").text
     assert "breakwater_gateway_breaker_failure_rate" in metrics
     assert "breakwater_gateway_breaker_next_trial_seconds" in metrics
 
@@ -157,6 +157,6 @@ def test_route_and_policy_overrides_apply_or_are_refused_clearly(key_files):
 
 def test_one_upstream_gets_its_own_breaker_settings(start_gateway, upstreams):
     gateway = start_gateway(policy_product="minimum_calls=3,slow_call_seconds=0.5")
-    policies = {name: u["policy"] for name, u in gateway.get("/gateway/upstreams").json()["upstreams"].items()}
+    policies = {name: u["policy"] for name, u in gateway.admin_get("/gateway/upstreams").json()["upstreams"].items()}
     assert (policies["product"]["minimum_calls"], policies["product"]["slow_call_seconds"]) == (3, 0.5)
     assert policies["cart"]["minimum_calls"] == 10

@@ -142,10 +142,18 @@ def test_client_supplied_forwarded_for_is_not_trusted_by_default(start_gateway, 
     assert upstreams["product"].seen[-1].headers["X-Forwarded-For"] == "127.0.0.1"
 
 
-def test_forwarded_for_is_appended_behind_a_trusted_proxy(start_gateway, upstreams):
+def test_behind_a_trusted_proxy_the_client_is_counted_from_the_right(start_gateway, upstreams):
+    """The proxy appends the address it saw; what the client wrote left of it is ignored."""
     gateway = start_gateway(trust_forwarded=True)
-    gateway.get("/api/v1/products", headers={"X-Forwarded-For": "203.0.113.9"})
-    assert upstreams["product"].seen[-1].headers["X-Forwarded-For"] == "203.0.113.9, 127.0.0.1"
+    gateway.get("/api/v1/products", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
+    assert upstreams["product"].seen[-1].headers["X-Forwarded-For"] == "203.0.113.9"
+
+
+def test_two_trusted_hops_name_the_address_the_outer_proxy_saw(start_gateway, upstreams):
+    gateway = start_gateway(trust_forwarded=True, trusted_hops=2)
+    gateway.get("/api/v1/products",
+                headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9, 10.0.0.2"})
+    assert upstreams["product"].seen[-1].headers["X-Forwarded-For"] == "203.0.113.9"
 
 
 @pytest.mark.parametrize(

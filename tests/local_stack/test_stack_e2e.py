@@ -77,8 +77,11 @@ def product_urls_known_to_gateway(gateway: str) -> list[str]:
 
 def test_up_status_scale_down(supervisor: Supervisor) -> None:
     state = supervisor.up(quick_options())
-    gateway = state.gateway_url
+    gateway, admin = state.gateway_url, state.gateway_admin_url
     assert requests.get(f"{gateway}/api/v1/products", timeout=5).status_code == 200
+    # The operational views are on the admin port only.
+    assert requests.get(f"{gateway}/gateway/upstreams", timeout=5).status_code == 404
+    assert requests.get(f"{admin}/metrics", timeout=5).status_code == 200
     assert set(state.instances) == {"toxiproxy", "auth", "product-1", "cart", "order", "gateway",
                                     "console"}
     assert state.console_url == state.instances["console"].url
@@ -114,13 +117,13 @@ def test_up_status_scale_down(supervisor: Supervisor) -> None:
     assert [i.name for i in replicas] == ["product-1", "product-2", "product-3"]
     registry = json.loads(Path(state.registry_file).read_text())
     assert [e["url"] for e in registry["services"]["product"]] == proxy_urls
-    wait_until(lambda: product_urls_known_to_gateway(gateway) == proxy_urls, timeout=10,
+    wait_until(lambda: product_urls_known_to_gateway(admin) == proxy_urls, timeout=10,
                message="gateway sees three product replicas")
 
     def every_replica_served() -> bool:
         for _ in range(6):
             requests.get(f"{gateway}/api/v1/products?page=1", timeout=5)
-        body = requests.get(f"{gateway}/gateway/upstreams", timeout=2).json()
+        body = requests.get(f"{admin}/gateway/upstreams", timeout=2).json()
         return all(i["served"] > 0 for i in body["upstreams"]["product"]["instances"])
 
     wait_until(every_replica_served, timeout=20, message="requests reach the new replicas")
@@ -131,7 +134,7 @@ def test_up_status_scale_down(supervisor: Supervisor) -> None:
     assert not any(group_alive(i.pid) for i in removed)
     assert set(requests.get(f"{state.toxiproxy_url}/proxies", timeout=2).json()) == {
         "auth", "product-1", "cart", "order"}
-    wait_until(lambda: product_urls_known_to_gateway(gateway) == proxy_urls[:1], timeout=10,
+    wait_until(lambda: product_urls_known_to_gateway(admin) == proxy_urls[:1], timeout=10,
                message="gateway drops the removed replicas")
 
     # Cart scales too (the scaling experiment's counter-case), its second instance numbered.
@@ -139,7 +142,7 @@ def test_up_status_scale_down(supervisor: Supervisor) -> None:
     assert [i.name for i in state.of_service("cart")] == ["cart", "cart-2"]
     assert set(requests.get(f"{state.toxiproxy_url}/proxies", timeout=2).json()) == {
         "auth", "product-1", "cart", "cart-2", "order"}
-    wait_until(lambda: len(requests.get(f"{gateway}/gateway/upstreams", timeout=2).json()
+    wait_until(lambda: len(requests.get(f"{admin}/gateway/upstreams", timeout=2).json()
                            ["upstreams"]["cart"]["instances"]) == 2, timeout=10,
                message="gateway sees two cart instances")
     state = supervisor.scale("cart", 1)
