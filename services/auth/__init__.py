@@ -10,6 +10,7 @@ from typing import Any
 import flask_migrate
 from flask import Flask
 
+from services.auth.admin_commands import admin_cli
 from services.auth.config import AuthSettings
 from services.auth.domain import PasswordHasher
 from services.auth.keys import load_signing_keys
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         migrations_dir=MIGRATIONS, api_title="Breakwater auth",
     )
     app.register_blueprint(pages)
+    app.cli.add_command(admin_cli)
     app.extensions[HASHER_KEY] = hasher
     app.extensions[KEYS_KEY] = keys
     app.extensions[SIGNER_KEY] = TokenSigner(

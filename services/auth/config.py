@@ -12,7 +12,7 @@ from services.common.settings import var_dir
 
 @dataclasses.dataclass(frozen=True)
 class AuthSettings(ServiceSettings):
-    """Auth's own fields: the signing key, token lifetime, password hashing, admins."""
+    """Auth's own fields: the signing keys, token lifetime, password hashing, limits."""
 
     prefix: ClassVar[str] = "AUTH"
     service_name: ClassVar[str] = "auth"
@@ -23,7 +23,6 @@ class AuthSettings(ServiceSettings):
     token_ttl_seconds: int = 3600
     # werkzeug's method string, e.g. "scrypt" or "scrypt:16384:8:1"; tests pass cheap parameters.
     password_hash_method: str = "scrypt"
-    admin_emails: tuple[str, ...] = ()
     secret_key: str = ""
     csrf_max_age_seconds: int = 3600
     # None means "not set": `python -m services.auth` migrates then, gunicorn does not.
@@ -34,8 +33,6 @@ class AuthSettings(ServiceSettings):
         if not self.token_private_key_file:
             default = var_dir() / "keys" / "token_ed25519.pem"
             object.__setattr__(self, "token_private_key_file", str(default))
-        admins = tuple(email.strip().lower() for email in self.admin_emails if email.strip())
-        object.__setattr__(self, "admin_emails", admins)
 
     @property
     def token_public_key_beside_private(self) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -36,14 +34,16 @@ class PasswordHasher:
         return check_password_hash(password_hash, password)
 
 
-def register_user(
-    email: str, password: str, name: str, *, hasher: PasswordHasher, admin_emails: Iterable[str] = ()
-) -> User:
-    """Create an account; `Conflict` if the (normalised) email is already registered."""
+def register_user(email: str, password: str, name: str, *, hasher: PasswordHasher) -> User:
+    """Create a shopper's account; `Conflict` if the (normalised) email is already registered.
+
+    Registering never makes an admin, whatever the email: admins are made by `make_admin`,
+    which only an operator's command calls.
+    """
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise email_taken(email)
-    membership = MEMBERSHIP_ADMIN if email in set(admin_emails) else MEMBERSHIP_STANDARD
-    user = User(email=email, name=name, password_hash=hasher.hash(password), membership=membership)
+    user = User(email=email, name=name, password_hash=hasher.hash(password),
+                membership=MEMBERSHIP_STANDARD)
     db.session.add(user)
     try:
         db.session.commit()
@@ -51,6 +51,43 @@ def register_user(
         db.session.rollback()
         raise email_taken(email) from exc
     return user
+
+
+def make_admin(email: str, name: str, password: str | None, *, hasher: PasswordHasher
+               ) -> tuple[User, bool]:
+    """Create an admin account, or promote an existing one (its password reset when given).
+
+    Returns the user and whether it was created. A new account needs a password.
+    """
+    user = db.session.scalar(select(User).where(User.email == email))
+    created = user is None
+    if user is None:
+        if not password:
+            raise ValueError(f"{email} has no account yet: give it a password")
+        user = User(email=email, name=name, password_hash=hasher.hash(password),
+                    membership=MEMBERSHIP_ADMIN)
+        db.session.add(user)
+    else:
+        user.membership = MEMBERSHIP_ADMIN
+        if password:
+            user.password_hash = hasher.hash(password)
+    db.session.commit()
+    return user, created
+
+
+def revoke_admin(email: str) -> User | None:
+    """Make an admin an ordinary shopper again; None when there is no such account."""
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is not None:
+        user.membership = MEMBERSHIP_STANDARD
+        db.session.commit()
+    return user
+
+
+def admins() -> list[User]:
+    """Every admin account, oldest first."""
+    return list(db.session.scalars(
+        select(User).where(User.membership == MEMBERSHIP_ADMIN).order_by(User.id)))
 
 
 def email_taken(email: str) -> Conflict:

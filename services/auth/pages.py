@@ -83,11 +83,8 @@ def register_submit() -> Response:
     except ValidationError as exc:
         errors = {name: list(messages) for name, messages in exc.normalized_messages().items()}
         return _render_form(422, values=values, errors=errors)
-    settings = current_app.config["SETTINGS"]
     try:
-        user = domain.register_user(
-            **fields, hasher=current_app.extensions[HASHER_KEY], admin_emails=settings.admin_emails
-        )
+        user = domain.register_user(**fields, hasher=current_app.extensions[HASHER_KEY])
     except Conflict:
         errors = {"email": ["An account with this email already exists."]}
         return _render_form(409, values=values, errors=errors)

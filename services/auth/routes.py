@@ -37,10 +37,7 @@ def _extension(key: str) -> Any:
 @auth_blp.alt_response(409, description="an account with this email already exists")
 def register(fields: dict[str, Any]) -> User:
     """Create an account (emails are compared case-insensitively)."""
-    settings = current_app.config["SETTINGS"]
-    return domain.register_user(
-        **fields, hasher=_extension(HASHER_KEY), admin_emails=settings.admin_emails
-    )
+    return domain.register_user(**fields, hasher=_extension(HASHER_KEY))
 
 
 @auth_blp.post("/login")

@@ -6,6 +6,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from services.common.settings import SettingsError
 from services.common.tokens import TokenSigner, generate_keypair
 from tests.services.auth.conftest import PASSWORD
 
@@ -75,12 +76,47 @@ def test_me_shows_name_email_and_membership(client, register, login):
     }
 
 
-def test_admin_emails_register_as_admins(make_app):
-    client = make_app(admin_emails=("Boss@Example.com",)).test_client()
+def test_registering_never_makes_an_admin(make_app):
+    with pytest.raises(SettingsError, match="admin_emails"):
+        make_app(admin_emails=("boss@example.com",))  # the old promotion by email is gone
+    client = make_app().test_client()
     response = client.post(
-        "/api/v1/auth/register", json={"email": "boss@example.com", "password": PASSWORD, "name": "B"}
+        "/api/v1/auth/register",
+        json={"email": "admin@example.com", "password": PASSWORD, "name": "B", "membership": "admin"},
     )
-    assert response.json["membership"] == "admin"
+    assert response.status_code == 422  # no field to ask for it either
+    response = client.post(
+        "/api/v1/auth/register", json={"email": "admin@example.com", "password": PASSWORD, "name": "B"}
+    )
+    assert response.json["membership"] == "standard"
+
+
+def test_the_admin_command_creates_promotes_lists_and_revokes_admins(app, register, login):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["admin", "create", "Boss@Example.com", "--name", "Boss",
+                               "--password-stdin"], input=PASSWORD + "\n")
+    assert made.exit_code == 0 and "created admin boss@example.com" in made.output
+    client = app.test_client()
+    me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {login('boss@example.com')}"})
+    assert me.json["membership"] == "admin"
+    register("ada@example.com")
+    promoted = runner.invoke(args=["admin", "create", "ada@example.com"], input="")
+    assert promoted.exit_code == 0 and "promoted" in promoted.output
+    assert login("ada@example.com")  # promoting without a password keeps the old one
+    listed = runner.invoke(args=["admin", "list"]).output
+    assert "boss@example.com" in listed and "ada@example.com" in listed
+    assert runner.invoke(args=["admin", "revoke", "ada@example.com"]).exit_code == 0
+    assert "ada@example.com" not in runner.invoke(args=["admin", "list"]).output
+
+
+def test_the_admin_command_refuses_a_bad_email_or_password(app):
+    runner = app.test_cli_runner()
+    short = runner.invoke(args=["admin", "create", "x@example.com", "--password-stdin"], input="short\n")
+    assert short.exit_code == 2 and "password" in short.output
+    bad = runner.invoke(args=["admin", "create", "not-an-email", "--password-stdin"], input=PASSWORD + "\n")
+    assert bad.exit_code == 2 and "email" in bad.output
+    none = runner.invoke(args=["admin", "create", "y@example.com", "--password-stdin"], input="\n")
+    assert none.exit_code == 2 and "password" in none.output
 
 
 def _tampered(token: str) -> str:
