@@ -11,13 +11,16 @@ import flask_migrate
 from flask import Flask
 
 from services.auth.admin_commands import admin_cli
+from services.auth.attempts import AttemptLimits, HashingSlots
 from services.auth.config import AuthSettings
 from services.auth.domain import PasswordHasher
+from services.auth.guard import LIMITS_KEY, PROXIES_KEY
 from services.auth.keys import load_signing_keys
 from services.auth.models import db
 from services.auth.pages import CSRF_SECRET_KEY, pages
 from services.auth.routes import HASHER_KEY, KEYS_KEY, SIGNER_KEY, auth_blp, keys_blp, users_blp
 from services.common.app import build_app
+from services.common.client_address import TrustedProxies
 from services.common.settings import SettingsError
 from services.common.tokens import TokenSigner
 
@@ -31,7 +34,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Auth verifies its own tokens with the public half of the key it signs with.
     settings = dataclasses.replace(settings, token_public_key=keys.public_pem)
     try:
-        hasher = PasswordHasher(settings.password_hash_method)
+        slots = HashingSlots(settings.max_concurrent_password_hashes,
+                             settings.password_hash_wait_seconds)
+        limits = AttemptLimits(
+            settings.rate_limit_storage,
+            register_per_client=settings.register_limit_per_client,
+            register_per_account=settings.register_limit_per_account,
+            login_failures_per_client=settings.login_failure_limit_per_client,
+            login_failures_per_account=settings.login_failure_limit_per_account,
+        )
+        proxies = TrustedProxies.from_settings(settings.trusted_proxy_hops,
+                                               settings.trusted_proxies)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+    try:
+        hasher = PasswordHasher(settings.password_hash_method, slots)
     except ValueError as exc:
         raise SettingsError(f"AUTH_PASSWORD_HASH_METHOD: {exc}") from exc
     app = build_app(
@@ -41,6 +58,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages)
     app.cli.add_command(admin_cli)
     app.extensions[HASHER_KEY] = hasher
+    app.extensions[LIMITS_KEY] = limits
+    app.extensions[PROXIES_KEY] = proxies
     app.extensions[KEYS_KEY] = keys
     app.extensions[SIGNER_KEY] = TokenSigner(
         keys.private_pem, keys.public_pem, issuer=settings.token_issuer,

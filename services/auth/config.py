@@ -20,9 +20,22 @@ class AuthSettings(ServiceSettings):
 
     token_private_key: str = ""
     token_private_key_file: str = ""
-    token_ttl_seconds: int = 3600
+    token_ttl_seconds: int = 900
     # werkzeug's method string, e.g. "scrypt" or "scrypt:16384:8:1"; tests pass cheap parameters.
     password_hash_method: str = "scrypt"
+    # Limits auth keeps itself (see services.auth.attempts); "memory://" or "redis://host:6379/0".
+    rate_limit_storage: str = "memory://"
+    register_limit_per_client: str = "10/minute;50/hour"
+    register_limit_per_account: str = "3/minute;10/hour"
+    login_failure_limit_per_client: str = "20/minute;100/hour"
+    login_failure_limit_per_account: str = "5/minute;20/hour"
+    # scrypt takes ~32 MiB a hash: at most this many at once, a request waits this long for one.
+    max_concurrent_password_hashes: int = 4
+    password_hash_wait_seconds: float = 2.0
+    # Proxies in front of auth (the gateway is one): the client address is read from the right
+    # of X-Forwarded-For, this many hops in; optionally only from peers in these networks.
+    trusted_proxy_hops: int = 0
+    trusted_proxies: tuple[str, ...] = ()
     secret_key: str = ""
     csrf_max_age_seconds: int = 3600
     # None means "not set": `python -m services.auth` migrates then, gunicorn does not.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from services.auth.attempts import HashingSlots
 from services.auth.models import MEMBERSHIP_ADMIN, MEMBERSHIP_STANDARD, User, db
 from services.common.errors import Conflict, Unauthorized
 from services.common.tokens import TokenSigner
@@ -14,24 +17,31 @@ WRONG_CREDENTIALS = "the email or password is not correct"
 
 
 class PasswordHasher:
-    """Hashes and checks passwords with one werkzeug method (scrypt unless configured)."""
+    """Hashes and checks passwords with one werkzeug method (scrypt unless configured),
+    never more at once than `slots` allows (each scrypt run holds ~32 MiB)."""
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, slots: HashingSlots | None = None) -> None:
         self.method = method
+        self._slots = slots
         # Hashing once up front fails a misconfigured method at start, not on first signup,
         # and gives a hash to check against for unknown emails so they take as long.
         self._decoy = generate_password_hash("decoy password", method=method)
 
+    def _slot(self) -> AbstractContextManager[None]:
+        return self._slots.slot() if self._slots is not None else nullcontext()
+
     def hash(self, password: str) -> str:
         """A salted hash of `password`."""
-        return generate_password_hash(password, method=self.method)
+        with self._slot():
+            return generate_password_hash(password, method=self.method)
 
     def matches(self, password_hash: str | None, password: str) -> bool:
         """Whether `password` matches; as slow for a missing account as for a real one."""
-        if password_hash is None:
-            check_password_hash(self._decoy, password)
-            return False
-        return check_password_hash(password_hash, password)
+        with self._slot():
+            if password_hash is None:
+                check_password_hash(self._decoy, password)
+                return False
+            return check_password_hash(password_hash, password)
 
 
 def register_user(email: str, password: str, name: str, *, hasher: PasswordHasher) -> User:

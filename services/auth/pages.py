@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from itsdangerous import BadData, URLSafeTimedSerializer
 from marshmallow import ValidationError
 
-from services.auth import domain
+from services.auth import domain, guard
 from services.auth.routes import HASHER_KEY
 from services.auth.schemas import RegisterSchema
 from services.common.app import FORM_TYPES, accepts
@@ -58,7 +58,7 @@ def _render_form(status: int, *, values: dict[str, str] | None = None,
     response.headers["Cache-Control"] = "no-store"
     response.set_cookie(
         CSRF_COOKIE, nonce, httponly=True, samesite="Strict", path="/register",
-        secure=request.is_secure, max_age=current_app.config["SETTINGS"].csrf_max_age_seconds,
+        secure=request.is_secure or guard.caller_used_https(), max_age=current_app.config["SETTINGS"].csrf_max_age_seconds,
     )
     return response
 
@@ -83,6 +83,7 @@ def register_submit() -> Response:
     except ValidationError as exc:
         errors = {name: list(messages) for name, messages in exc.normalized_messages().items()}
         return _render_form(422, values=values, errors=errors)
+    guard.count_registration(fields["email"])
     try:
         user = domain.register_user(**fields, hasher=current_app.extensions[HASHER_KEY])
     except Conflict:

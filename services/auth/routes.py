@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, current_app
 from flask_smorest import Blueprint
 
-from services.auth import domain
+from services.auth import domain, guard
 from services.auth.keys import SigningKeys
 from services.auth.models import User
 from services.auth.schemas import (
@@ -35,8 +35,11 @@ def _extension(key: str) -> Any:
 @auth_blp.arguments(RegisterSchema)
 @auth_blp.response(201, UserSchema)
 @auth_blp.alt_response(409, description="an account with this email already exists")
+@auth_blp.alt_response(429, description="too many registrations from this address or for this email")
+@auth_blp.alt_response(503, description="too many passwords are being hashed; retry shortly")
 def register(fields: dict[str, Any]) -> User:
     """Create an account (emails are compared case-insensitively)."""
+    guard.count_registration(fields["email"])
     return domain.register_user(**fields, hasher=_extension(HASHER_KEY))
 
 
@@ -44,9 +47,11 @@ def register(fields: dict[str, Any]) -> User:
 @auth_blp.arguments(LoginSchema)
 @auth_blp.response(200, AccessTokenSchema)
 @auth_blp.alt_response(401, description="the email or password is not correct")
+@auth_blp.alt_response(429, description="too many failed logins from this address or for this account")
+@auth_blp.alt_response(503, description="too many passwords are being hashed; retry shortly")
 def login(fields: dict[str, Any]) -> dict[str, object]:
     """Exchange email and password for a signed access token."""
-    user = domain.authenticate(fields["email"], fields["password"], hasher=_extension(HASHER_KEY))
+    user = guard.guarded_login(fields["email"], fields["password"], _extension(HASHER_KEY))
     return domain.issue_access_token(_extension(SIGNER_KEY), user)
 
 

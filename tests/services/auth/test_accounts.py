@@ -47,7 +47,7 @@ def test_login_returns_a_bearer_token_for_the_user(client, register, keypair):
     assert response.status_code == 200
     body = response.json
     assert body["token_type"] == "Bearer"
-    assert body["expires_in"] == 3600
+    assert body["expires_in"] == 900  # 15 minutes by default (AUTH_TOKEN_TTL_SECONDS)
     assert body["user"] == user
     claims = jwt.decode(body["access_token"], keypair[1], algorithms=["EdDSA"], audience="breakwater")
     assert claims["sub"] == str(user["id"]) and claims["membership"] == "standard"
