@@ -20,6 +20,10 @@ class AuthSettings(ServiceSettings):
 
     token_private_key: str = ""
     token_private_key_file: str = ""
+    # Rotation (docs/KEY_ROTATION.md): the next key, published ahead of its turn, and the
+    # public half of the key before the last rotation. Files beside the key file otherwise.
+    token_next_private_key: str = ""
+    token_previous_public_key: str = ""
     token_ttl_seconds: int = 900
     # werkzeug's method string, e.g. "scrypt" or "scrypt:16384:8:1"; tests pass cheap parameters.
     password_hash_method: str = "scrypt"

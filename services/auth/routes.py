@@ -8,7 +8,7 @@ from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from services.auth import domain, guard
-from services.auth.keys import SigningKeys
+from services.auth.keys import KEYS_KEY, KeyRing
 from services.auth.models import User
 from services.auth.schemas import (
     AccessTokenSchema,
@@ -17,9 +17,9 @@ from services.auth.schemas import (
     RegisterSchema,
     UserSchema,
 )
-from services.common.tokens import current_principal, login_required, public_jwk
+from services.common.tokens import current_principal, login_required
 
-HASHER_KEY, SIGNER_KEY, KEYS_KEY = "auth.hasher", "auth.signer", "auth.keys"
+HASHER_KEY = "auth.hasher"
 BEARER = [{"bearerAuth": []}]
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
@@ -52,7 +52,8 @@ def register(fields: dict[str, Any]) -> User:
 def login(fields: dict[str, Any]) -> dict[str, object]:
     """Exchange email and password for a signed access token."""
     user = guard.guarded_login(fields["email"], fields["password"], _extension(HASHER_KEY))
-    return domain.issue_access_token(_extension(SIGNER_KEY), user)
+    ring: KeyRing = _extension(KEYS_KEY)
+    return domain.issue_access_token(ring.signer(), user)
 
 
 @users_blp.get("/me")
@@ -68,9 +69,10 @@ def me() -> User:
 @keys_blp.get("/.well-known/jwks.json")
 @keys_blp.response(200, JwksSchema)
 def jwks() -> dict[str, object]:
-    """The public key set, for verifiers that speak JWKS."""
-    keys: SigningKeys = _extension(KEYS_KEY)
-    return {"keys": [public_jwk(keys.public_pem)]}
+    """The published key set: the current key, the next one, and for one token lifetime
+    after a rotation the previous one. Verifiers pick by the token's `kid`."""
+    ring: KeyRing = _extension(KEYS_KEY)
+    return ring.keys().jwks()
 
 
 @keys_blp.get("/api/v1/auth/public-key")
@@ -79,6 +81,7 @@ def jwks() -> dict[str, object]:
     description="the Ed25519 public key (SubjectPublicKeyInfo PEM)",
 )
 def public_key() -> Response:
-    """The public key as PEM, for services configured with a key file or text."""
-    keys: SigningKeys = _extension(KEYS_KEY)
-    return Response(keys.public_pem, mimetype="application/x-pem-file")
+    """The current public key as PEM, for verifiers configured with one key (prefer the key
+    set at `/.well-known/jwks.json`, which also holds the next key)."""
+    ring: KeyRing = _extension(KEYS_KEY)
+    return Response(ring.keys().public_pem, mimetype="application/x-pem-file")

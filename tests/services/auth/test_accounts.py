@@ -160,7 +160,8 @@ def test_public_key_endpoints_publish_the_signing_key(client, keypair):
     assert pem.status_code == 200 and pem.mimetype == "application/x-pem-file"
     assert pem.text.strip() == keypair[1].strip()
     jwks = client.get("/.well-known/jwks.json").json
-    (jwk,) = jwks["keys"]
+    jwk, upcoming = jwks["keys"]  # the current key, then the next one (published ahead)
+    assert upcoming["kid"] != jwk["kid"]
     assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519" and jwk["alg"] == "EdDSA"
     from_jwk = jwt.PyJWK(jwk).key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
