@@ -36,7 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     keys = ring.keys()
     # Auth verifies its own tokens against the keys it publishes (no file, no URL needed).
     settings = dataclasses.replace(settings, token_public_key=keys.public_pem,
-                                   token_public_key_file="", token_jwks_file="", token_jwks_url="")
+                                   token_public_key_file="", token_jwks_file="", token_jwks_endpoint="")
     try:
         slots = HashingSlots(settings.max_concurrent_password_hashes,
                              settings.password_hash_wait_seconds)

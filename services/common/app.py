@@ -176,7 +176,7 @@ def build_app(
         public_pem=settings.token_public_key,
         public_key_file=settings.token_public_key_file,
         jwks_file=settings.token_jwks_file,
-        jwks_url=settings.token_jwks_url,
+        jwks_url=settings.token_jwks_endpoint,
     )
     api = ServiceApi(app)
     for blueprint in blueprints:

@@ -25,7 +25,7 @@ class ServiceSettings(Settings):
     # The key set auth publishes: a JWKS file (local mode: var/keys/jwks.json, written by auth)
     # and/or auth's URL (http://auth:5000/.well-known/jwks.json); read again on an unknown kid.
     token_jwks_file: str = ""
-    token_jwks_url: str = ""
+    token_jwks_endpoint: str = ""
     resilience: bool = True
     registry_file: str = ""  # the local supervisor's registry of instances (BREAKWATER_REGISTRY_FILE)
     environment: str = "local"

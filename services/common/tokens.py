@@ -251,7 +251,7 @@ class TokenVerifier:
         if not self._keys:
             raise DependencyUnavailable(
                 "no token public key is configured: set BREAKWATER_TOKEN_PUBLIC_KEY, "
-                "BREAKWATER_TOKEN_PUBLIC_KEY_FILE or BREAKWATER_TOKEN_JWKS_URL, or start auth "
+                "BREAKWATER_TOKEN_PUBLIC_KEY_FILE or BREAKWATER_TOKEN_JWKS_ENDPOINT, or start auth "
                 "once to generate var/keys",
                 code="token_key_unavailable",
             )
