@@ -29,9 +29,13 @@ class AttackStack:
     auth: str
     product: str
     admin: AdminCredentials
+    _admin_token: str = ""
 
     def admin_token(self) -> str:
-        return admin_token(self.gateway, self.admin)
+        """The operator's token (logged in once: logins through the gateway are limited)."""
+        if not self._admin_token:
+            self._admin_token = admin_token(self.gateway, self.admin)
+        return self._admin_token
 
     def shopper_token(self, base: str | None = None) -> str:
         """Register a fresh shopper (directly at auth: no limits shared with the tests) and
@@ -60,10 +64,17 @@ class AttackStack:
 
 @pytest.fixture(scope="session")
 def attack_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AttackStack]:
-    """The local stack (free ports, no CPU quotas, no console), with an admin made by command."""
+    """The local stack (free ports, no CPU quotas, no console), with an admin made by command.
+
+    Auth trusts one proxy hop, as behind the gateway in compose: through the gateway every
+    test client is 127.0.0.1, straight at auth a test can stand for other clients. One
+    password hash at a time, so a burst of logins shows the cap."""
     var = tmp_path_factory.mktemp("attack-stack") / "var"
     supervisor = Supervisor(var, stop_timeout=5)
-    state = supervisor.up(StackOptions(port_base=0, profile=None, console=False, ready_timeout=60))
+    auth_env = {"AUTH_TRUSTED_PROXY_HOPS": "1", "AUTH_MAX_CONCURRENT_PASSWORD_HASHES": "1",
+                "AUTH_PASSWORD_HASH_WAIT_SECONDS": "0.01"}
+    state = supervisor.up(StackOptions(port_base=0, profile=None, console=False, ready_timeout=60,
+                                       env={"auth": auth_env}))
     try:
         admin = AdminCredentials("operator@example.com", "an operator passphrase")
         create_admin(var, admin.email, admin.password, name="Operator")
