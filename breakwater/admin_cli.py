@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "create", help="create an admin account, or promote an existing one",
         description="Create the admin EMAIL in the local stack's auth database, or promote "
         "the account if it exists (its password is replaced by the one given).")
-    create.add_argument("email", metavar="EMAIL")
+    create.add_argument("email", metavar="EMAIL", help="the admin's email (their login)")
     create.add_argument("--name", default="Admin", help="display name (default Admin)")
     create.add_argument("--password-stdin", action="store_true",
                         help="read the password from the first line of standard input "
