@@ -3,7 +3,7 @@
 Everything goes through the public API, so seeding also proves the stack works end to end.
 Catalog writes need an admin: the local stack's own (`local_stack.admins.local_admin`) unless
 credentials are given (a compose or Kubernetes stack's admin); its token also lifts auth's
-per-client limit on registrations for the shoppers. It is idempotent: a product whose slug
+limits on registrations for the shoppers. It is idempotent: a product whose slug
 exists or a user whose email is registered (409) is counted as already there. What the load
 tests need (users, password, the flash-sale product) is written to `var/seed.json`.
 """

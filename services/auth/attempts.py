@@ -5,7 +5,7 @@ for whoever reaches auth, directly or through any number of gateways, and across
 replicas when the storage is shared (`AUTH_RATE_LIMIT_STORAGE=redis://…`; memory otherwise).
 
 - registration: every attempt counts, per client address and per email (an admin's token, as
-  the seed sends, lifts the per-client limit; the per-email one still holds);
+  the seed sends for its shoppers, lifts both: an operator's bulk work);
 - login: failed attempts count, per client address and per account; once either is spent every
   login from that client, or to that account, is answered 429 before any password is hashed;
 - hashing: at most `slots` scrypt runs (~32 MiB each) at once; a request waits briefly for a
@@ -61,11 +61,10 @@ class AttemptLimits:
         self.failures_account = parse_limits("AUTH_LOGIN_FAILURE_LIMIT_PER_ACCOUNT",
                                              login_failures_per_account)
 
-    def register_attempt(self, client: str, email: str, *, exempt_client: bool = False) -> None:
+    def register_attempt(self, client: str, email: str) -> None:
         """Count one registration; 429 once the client or the email has spent its limit."""
-        if not exempt_client:
-            self._hit(self.register_client, ("register", "client", client),
-                      "too many registrations from this address; wait before trying again")
+        self._hit(self.register_client, ("register", "client", client),
+                  "too many registrations from this address; wait before trying again")
         self._hit(self.register_account, ("register", "email", email),
                   "too many registrations for this email; wait before trying again")
 
