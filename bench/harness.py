@@ -129,6 +129,15 @@ class Harness:
         self.db_url = databases.database_url(databases.SQLITE, "product", self.var)
         self._migrated = False
 
+    def admin_header(self) -> dict[str, str]:
+        """An admin's Authorization header, signed with this harness's own key (catalog writes
+        need an admin; the benchmark's product has no auth service beside it)."""
+        from services.common.tokens import TokenSigner
+
+        signer = TokenSigner(self.keys[0].read_text(), self.keys[1].read_text(),
+                             issuer="breakwater-auth", audience="breakwater")
+        return {"Authorization": f"Bearer {signer.issue(1, 'bench@example.com', 'Bench', 'admin')[0]}"}
+
     def _base_env(self, resilience: bool, tracing: str, otlp: str | None) -> dict[str, str]:
         env = commands.base_environment(self.var, self.keys, self.registry, resilience)
         for key in [k for k in env if k.startswith(("OTEL_", "BREAKWATER_TRACES_"))]:

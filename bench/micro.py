@@ -66,10 +66,11 @@ ENDPOINTS = {e.key: e for e in (
 )}
 
 
-def _seed(product: Server) -> None:
+def _seed(product: Server, admin_header: dict[str, str]) -> None:
     from local_stack.seed import catalog
 
     session = requests.Session()
+    session.headers.update(admin_header)
     for item in catalog(SEED_PRODUCTS):
         response = session.post(product.url + "/api/v1/products", json=item, timeout=10)
         if response.status_code not in (200, 201, 409):
@@ -101,7 +102,7 @@ def _start(ctx: Context, harness: Harness, keys: list[str]) -> tuple[dict[str, S
         if endpoint.kind == "nginx":
             servers[endpoint.key] = _start_nginx(ctx, harness, servers[endpoint.product_key],
                                                  layout["load"])
-    _seed(servers[f"product/{tracings[0]}"])
+    _seed(servers[f"product/{tracings[0]}"], harness.admin_header())
     for key, server in servers.items():
         ctx.log(f"  started {key} at {server.url}")
         run_wrk(_port(server), READ_PATH, connections=ctx.settings.micro_connections,

@@ -223,7 +223,7 @@ def _real_upstream(ctx: Context, api: str, proxy_pid: int) -> dict[str, Any]:
     reps = []
     try:
         product = harness.start_product("product-proxy", cpu=layout["server"])
-        _seed(product)
+        _seed(product, harness.admin_header())
         created = requests.post(f"{api}/proxies", timeout=5, json={
             "name": "bench-product", "listen": "127.0.0.1:0",
             "upstream": product.url.removeprefix("http://")})

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "breakwater.report_cli",
     "breakwater.demo_cli",
     "breakwater.console_cli",
+    "breakwater.admin_cli",
 )
 
 

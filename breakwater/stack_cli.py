@@ -98,6 +98,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="shoppers user1..N@breakwater.test to register (default 50)")
     seed.add_argument("--gateway", metavar="URL", type=url,
                       help="gateway URL (default: the running stack's)")
+    seed.add_argument("--admin-email", metavar="EMAIL",
+                      help="an admin of that stack (made with `flask --app services.auth admin "
+                      "create` where auth runs; default: the local stack's own seed admin)")
+    seed.add_argument("--admin-password-stdin", action="store_true",
+                      help="read that admin's password from the first line of standard input")
     seed.set_defaults(func=_seed)
 
     logs = subparsers.add_parser("logs", parents=[common], help="a process's log",
@@ -200,9 +205,18 @@ def _seed(args: argparse.Namespace) -> int:
         if state is None:
             raise StackError("no running stack: `breakwater up` first, or pass --gateway URL")
         gateway = state.gateway_url
+    admin = None
+    if args.admin_email:
+        import getpass
+
+        from local_stack.admins import AdminCredentials
+
+        password = (sys.stdin.readline().rstrip("\r\n") if args.admin_password_stdin
+                    else getpass.getpass(f"Password of {args.admin_email}: "))
+        admin = AdminCredentials(args.admin_email, password)
     result = seed(gateway, supervisor.var, products=args.products,
                   flash_sale_stock=args.flash_sale_stock, users=args.users,
-                  progress=ConsoleProgress())
+                  progress=ConsoleProgress(), admin=admin)
     print(f"catalog: {result.products} products ({result.created['products']} new, "
           f"{result.existing['products']} already there); flash sale "
           f"'{result.flash_sale.get('slug')}' stock {result.flash_sale.get('stock', '?')}")

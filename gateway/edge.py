@@ -127,7 +127,9 @@ class EdgeAuth:
     """Verifies access tokens at the edge, with the auth public key cached per key id.
 
     Keys come from `GATEWAY_TOKEN_PUBLIC_KEY`, the public key file, or auth itself (the
-    fetcher); once known a key is kept, so an auth outage does not log anybody out.
+    fetcher). Auth's key set is asked again on an unknown key id and once the keys are
+    `max_age_seconds` old; a key auth no longer publishes is dropped then. When auth cannot
+    be asked the keys already known are kept, so an auth outage does not log anybody out.
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class EdgeAuth:
         public_key_file: str = "",
         fetch_keys: KeyFetcher | None = None,
         retry_seconds: float = 5.0,
+        max_age_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.issuer, self.audience = issuer, audience
@@ -149,7 +152,8 @@ class EdgeAuth:
         )
         self._retry_seconds, self._clock = retry_seconds, clock
         self._verifiers: dict[str, TokenVerifier] = {}
-        self._next_load = float("-inf")
+        self._next_load = self._fetched_at = float("-inf")
+        self._max_age = max_age_seconds
         self._lock = threading.Lock()
 
     def verify(self, authorization: str | None) -> Principal:
@@ -161,6 +165,8 @@ class EdgeAuth:
             raise Unauthorized(
                 f"the access token is invalid ({exc}); log in again", code="invalid_token"
             ) from exc
+        if self._fetch is not None and self._clock() - self._fetched_at >= self._max_age:
+            self._load_keys(kid, refresh=True)
         verifier = self._verifiers.get(kid) if kid else None
         if verifier is None:
             self._load_keys(kid)
@@ -188,20 +194,31 @@ class EdgeAuth:
         """The key ids this edge can verify now."""
         return sorted(self._verifiers)
 
-    def _load_keys(self, wanted: str | None) -> None:
-        """Read the configured keys, then ask auth if the wanted one is still unknown."""
+    def _load_keys(self, wanted: str | None, *, refresh: bool = False) -> None:
+        """Read the configured keys, then ask auth if the wanted one is still unknown (or the
+        keys are due a refresh); keys auth no longer publishes are dropped."""
         with self._lock:
-            if self._clock() < self._next_load or self._has(wanted):
+            if self._clock() < self._next_load or (self._has(wanted) and not refresh):
                 return
             self._next_load = self._clock() + self._retry_seconds
-            for pem in self._configured_pems():
+            configured = self._configured_pems()
+            for pem in configured:
                 self._add(pem)
-            if not self._has(wanted) and self._fetch is not None:
+            if (refresh or not self._has(wanted)) and self._fetch is not None:
                 try:
-                    for kid, pem in self._fetch():
-                        self._add(pem, kid)
+                    published = self._fetch()
                 except Exception as exc:  # noqa: BLE001 - auth down: keep the keys we have
                     log.warning("cannot fetch the token public key from auth: %s", exc)
+                    return
+                self._fetched_at = self._clock()
+                if published:
+                    keep = {kid or key_id(pem) for kid, pem in published}
+                    keep |= {key_id(pem) for pem in configured}
+                    for gone in sorted(set(self._verifiers) - keep):
+                        del self._verifiers[gone]
+                        log.info("token public key %s dropped: auth no longer publishes it", gone)
+                    for kid, pem in published:
+                        self._add(pem, kid)
 
     def _has(self, kid: str | None) -> bool:
         return kid in self._verifiers if kid else bool(self._verifiers)

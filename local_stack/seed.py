@@ -1,9 +1,11 @@
 """`breakwater seed`: a catalog, one flash-sale product and shoppers, through the gateway.
 
 Everything goes through the public API, so seeding also proves the stack works end to end.
-It is idempotent: a product whose slug exists or a user whose email is registered (409) is
-counted as already there. What the load tests need (users, password, the flash-sale product)
-is written to `var/seed.json`.
+Catalog writes need an admin: the local stack's own (`local_stack.admins.local_admin`) unless
+credentials are given (a compose or Kubernetes stack's admin); its token also lifts auth's
+limits on registrations for the shoppers. It is idempotent: a product whose slug
+exists or a user whose email is registered (409) is counted as already there. What the load
+tests need (users, password, the flash-sale product) is written to `var/seed.json`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import requests
 
+from local_stack.admins import AdminCredentials, admin_token, local_admin
 from local_stack.progress import Progress
 from local_stack.state import utc_now, write_json_atomic
 
@@ -59,16 +62,23 @@ def catalog(count: int, stock: int = 1000) -> list[dict[str, Any]]:
 
 def seed(gateway: str, var: Path, *, products: int = 200, flash_sale_stock: int = 100,
          users: int = 50, workers: int = 4, progress: Progress | None = None,
-         session: requests.Session | None = None) -> SeedResult:
-    """Create the catalog, the flash-sale product and the users; save and return the result."""
+         session: requests.Session | None = None,
+         admin: AdminCredentials | None = None) -> SeedResult:
+    """Create the catalog, the flash-sale product and the users; save and return the result.
+
+    `admin` logs in to write the catalog; None means the local stack's own admin in `var`."""
     progress = progress or Progress()
     gateway = gateway.rstrip("/")
     http = session or requests.Session()
+    with progress.step("admin login"):
+        token = admin_token(gateway, admin or local_admin(var),
+                            var=None if admin else var, session=http)
+    authorization = {"Authorization": f"Bearer {token}"}
     created = {"products": 0, "users": 0}
     existing = {"products": 0, "users": 0}
 
     def post(path: str, body: dict[str, Any], kind: str) -> None:
-        response = _post(http, f"{gateway}{path}", body)
+        response = _post(http, f"{gateway}{path}", body, authorization)
         if response.status_code in (200, 201):
             created[kind] += 1
         elif response.status_code == 409:
@@ -94,11 +104,11 @@ def seed(gateway: str, var: Path, *, products: int = 200, flash_sale_stock: int 
     return result
 
 
-def _post(http: requests.Session, url: str, body: dict[str, Any],
+def _post(http: requests.Session, url: str, body: dict[str, Any], headers: dict[str, str],
           attempts: int = 3) -> requests.Response:
     # A fresh stack may shed load for a moment (429/503 with Retry-After): retry a little.
     for attempt in range(attempts):
-        response = http.post(url, json=body, timeout=30)
+        response = http.post(url, json=body, headers=headers, timeout=30)
         if response.status_code not in (429, 502, 503, 504) or attempt == attempts - 1:
             return response
         time.sleep(min(float(response.headers.get("Retry-After", "1") or 1), 5.0))

@@ -27,10 +27,13 @@ from typing import Any
 import requests
 
 
-def prepare_sale(info: Any, stock: int, *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Create the hot product with `stock` units; its slug, id and stock."""
+def prepare_sale(info: Any, stock: int, *, admin_token: str,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Create the hot product with `stock` units (catalog writes need an admin's token);
+    its slug, id and stock."""
     slug = f"flash-sale-{int(time.time() * 1000) % 10**10}"
-    response = requests.post(f"{info.gateway_url}/api/v1/products", timeout=10, json={
+    response = requests.post(f"{info.gateway_url}/api/v1/products", timeout=10,
+                             headers={"Authorization": f"Bearer {admin_token}"}, json={
         "name": f"Flash sale {slug[-6:]}", "slug": slug, "image": "flash-sale.jpg",
         "price": "9.99", "stock": stock})
     if response.status_code != 201:

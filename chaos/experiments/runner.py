@@ -200,7 +200,8 @@ def _run_standard(experiment: Experiment, stack: LocalStack, options: dict[str, 
     spec.seed_file = info.seed_file
     sale = None
     if experiment.kind == "integrity":
-        sale = integrity.prepare_sale(info, int(experiment.options.get("stock", 25)), log=log)
+        sale = integrity.prepare_sale(info, int(experiment.options.get("stock", 25)),
+                                      admin_token=stack.admin_token(), log=log)
         spec.hot_slug = sale["slug"]
     measured = measure(experiment, spec, info, run_dir, log=log, echo=echo, progress=progress)
     progress.phase("judging")

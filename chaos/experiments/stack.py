@@ -232,6 +232,12 @@ class LocalStack:
             resilience=bool((state.options or {}).get("resilience", True)),
             seed_file=str(self.var_dir / "seed.json"), cpus=cpus)
 
+    def admin_token(self) -> str:
+        """An access token of the stack's seed admin (catalog writes need one)."""
+        from local_stack.admins import admin_token, local_admin
+
+        return admin_token(self.info().gateway_url, local_admin(self.var_dir), var=self.var_dir)
+
     def tokens(self, count: int, *, log: Callable[[str], None] = print) -> dict[str, str]:
         """Access tokens of `count` seeded shoppers, logged in straight at auth."""
         seed = self.seed(users=count, log=log)

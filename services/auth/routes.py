@@ -7,8 +7,8 @@ from typing import Any
 from flask import Response, current_app
 from flask_smorest import Blueprint
 
-from services.auth import domain
-from services.auth.keys import SigningKeys
+from services.auth import domain, guard
+from services.auth.keys import KEYS_KEY, KeyRing
 from services.auth.models import User
 from services.auth.schemas import (
     AccessTokenSchema,
@@ -17,9 +17,9 @@ from services.auth.schemas import (
     RegisterSchema,
     UserSchema,
 )
-from services.common.tokens import current_principal, login_required, public_jwk
+from services.common.tokens import current_principal, login_required
 
-HASHER_KEY, SIGNER_KEY, KEYS_KEY = "auth.hasher", "auth.signer", "auth.keys"
+HASHER_KEY = "auth.hasher"
 BEARER = [{"bearerAuth": []}]
 
 auth_blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
@@ -35,22 +35,25 @@ def _extension(key: str) -> Any:
 @auth_blp.arguments(RegisterSchema)
 @auth_blp.response(201, UserSchema)
 @auth_blp.alt_response(409, description="an account with this email already exists")
+@auth_blp.alt_response(429, description="too many registrations from this address or for this email")
+@auth_blp.alt_response(503, description="too many passwords are being hashed; retry shortly")
 def register(fields: dict[str, Any]) -> User:
     """Create an account (emails are compared case-insensitively)."""
-    settings = current_app.config["SETTINGS"]
-    return domain.register_user(
-        **fields, hasher=_extension(HASHER_KEY), admin_emails=settings.admin_emails
-    )
+    guard.count_registration(fields["email"])
+    return domain.register_user(**fields, hasher=_extension(HASHER_KEY))
 
 
 @auth_blp.post("/login")
 @auth_blp.arguments(LoginSchema)
 @auth_blp.response(200, AccessTokenSchema)
 @auth_blp.alt_response(401, description="the email or password is not correct")
+@auth_blp.alt_response(429, description="too many failed logins from this address or for this account")
+@auth_blp.alt_response(503, description="too many passwords are being hashed; retry shortly")
 def login(fields: dict[str, Any]) -> dict[str, object]:
     """Exchange email and password for a signed access token."""
-    user = domain.authenticate(fields["email"], fields["password"], hasher=_extension(HASHER_KEY))
-    return domain.issue_access_token(_extension(SIGNER_KEY), user)
+    user = guard.guarded_login(fields["email"], fields["password"], _extension(HASHER_KEY))
+    ring: KeyRing = _extension(KEYS_KEY)
+    return domain.issue_access_token(ring.signer(), user)
 
 
 @users_blp.get("/me")
@@ -66,9 +69,10 @@ def me() -> User:
 @keys_blp.get("/.well-known/jwks.json")
 @keys_blp.response(200, JwksSchema)
 def jwks() -> dict[str, object]:
-    """The public key set, for verifiers that speak JWKS."""
-    keys: SigningKeys = _extension(KEYS_KEY)
-    return {"keys": [public_jwk(keys.public_pem)]}
+    """The published key set: the current key, the next one, and for one token lifetime
+    after a rotation the previous one. Verifiers pick by the token's `kid`."""
+    ring: KeyRing = _extension(KEYS_KEY)
+    return ring.keys().jwks()
 
 
 @keys_blp.get("/api/v1/auth/public-key")
@@ -77,6 +81,7 @@ def jwks() -> dict[str, object]:
     description="the Ed25519 public key (SubjectPublicKeyInfo PEM)",
 )
 def public_key() -> Response:
-    """The public key as PEM, for services configured with a key file or text."""
-    keys: SigningKeys = _extension(KEYS_KEY)
-    return Response(keys.public_pem, mimetype="application/x-pem-file")
+    """The current public key as PEM, for verifiers configured with one key (prefer the key
+    set at `/.well-known/jwks.json`, which also holds the next key)."""
+    ring: KeyRing = _extension(KEYS_KEY)
+    return Response(ring.keys().public_pem, mimetype="application/x-pem-file")

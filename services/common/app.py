@@ -178,6 +178,8 @@ def build_app(
         audience=settings.token_audience,
         public_pem=settings.token_public_key,
         public_key_file=settings.token_public_key_file,
+        jwks_file=settings.token_jwks_file,
+        jwks_url=settings.token_jwks_endpoint,
     )
     api = ServiceApi(app)
     for blueprint in blueprints:

@@ -22,6 +22,10 @@ class ServiceSettings(Settings):
     token_audience: str = "breakwater"
     token_public_key: str = ""
     token_public_key_file: str = ""
+    # The key set auth publishes: a JWKS file (local mode: var/keys/jwks.json, written by auth)
+    # and/or auth's URL (http://auth:5000/.well-known/jwks.json); read again on an unknown kid.
+    token_jwks_file: str = ""
+    token_jwks_endpoint: str = ""
     resilience: bool = True
     registry_file: str = ""  # the local supervisor's registry of instances (BREAKWATER_REGISTRY_FILE)
     environment: str = "local"
@@ -37,5 +41,7 @@ class ServiceSettings(Settings):
             object.__setattr__(self, "database_url", f"sqlite:///{var_dir() / f'{self.service_name}.db'}")
         if not self.token_public_key_file:
             object.__setattr__(self, "token_public_key_file", str(var_dir() / "keys" / "token_ed25519.pub.pem"))
+        if not self.token_jwks_file:
+            object.__setattr__(self, "token_jwks_file", str(var_dir() / "keys" / "jwks.json"))
         if not self.instance_id:
             object.__setattr__(self, "instance_id", self.service_name)

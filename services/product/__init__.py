@@ -11,6 +11,7 @@ import flask_migrate
 from flask import Flask
 
 from services.common.app import build_app
+from services.product import catalog_access
 from services.product.config import ProductSettings
 from services.product.models import db, utcnow
 from services.product.routes import (
@@ -25,15 +26,22 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def create_app(
-    config: Mapping[str, Any] | None = None, *, clock: Callable[[], datetime] = utcnow
+    config: Mapping[str, Any] | None = None, *, clock: Callable[[], datetime] = utcnow,
+    open_catalog_writes: bool = False,
 ) -> Flask:
-    """The product app; `config` overrides settings fields, `clock` gives naive-UTC now."""
+    """The product app; `config` overrides settings fields, `clock` gives naive-UTC now.
+
+    Catalog writes need an admin token unless `open_catalog_writes` (only the standalone
+    development service on loopback passes it; no setting turns it on).
+    """
     settings = ProductSettings.from_env(overrides=config)
     app = build_app(
         settings, db, [products_blp, legacy_blp, products_v2_blp, reservations_blp],
         migrations_dir=MIGRATIONS, api_title="Breakwater product",
     )
     app.extensions[CLOCK_KEY] = clock
+    if open_catalog_writes:
+        catalog_access.open_catalog_writes(app)
     if settings.auto_migrate:
         with app.app_context():
             flask_migrate.upgrade()

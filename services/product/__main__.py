@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from services.product import create_app
+from services.product.catalog_access import is_loopback
 from services.product.config import ProductSettings
 
 
@@ -18,7 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     overrides: dict[str, object] = {"auto_migrate": ProductSettings.from_env().auto_migrate is not False}
     if args.port:
         overrides["port"] = args.port
-    app = create_app(overrides)
+    # On loopback only, the seed's tokenless curl keeps working (with a warning in the log).
+    app = create_app(overrides, open_catalog_writes=is_loopback(args.host))
     app.run(host=args.host, port=app.config["SETTINGS"].port, threaded=True, use_reloader=False)
 
 

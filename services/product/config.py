@@ -20,8 +20,6 @@ class ProductSettings(ServiceSettings):
     currency: str = "EUR"
     # Units a product gets when created without `stock` (the seed's curl sends none).
     default_stock: int = 100
-    # When on, creating products needs a token whose membership is "admin".
-    admin_only_create: bool = False
     # How long reserved units are held before they return to the shelf unconfirmed.
     reservation_ttl_seconds: int = 900
     # Load experiments: a slow downstream (sleep) and CPU work (busy loop) per product read.

@@ -2,8 +2,8 @@
 
 Who may call what:
 - reading the catalog is open;
-- creating products is open in local mode (the seed's curl has no token); with
-  `PRODUCT_ADMIN_ONLY_CREATE=on` it needs a token whose membership is "admin" (401, 403);
+- creating products needs an admin token (401, 403), except on the standalone development
+  service on loopback (see `services.product.catalog_access`);
 - reservations need a valid token: the order service calls them on behalf of the user whose
   token it forwards; the user id is recorded, and only that user can see, confirm or release
   the reservation (anyone else gets 404, so ids reveal nothing).
@@ -19,9 +19,9 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from services.common.app import FORM_TYPES, JSON_TYPES, accepts
-from services.common.errors import Forbidden
 from services.common.tokens import current_principal, login_required
 from services.product import domain, reservations
+from services.product.catalog_access import catalog_writer_required
 from services.product.config import ProductSettings
 from services.product.models import Product, Reservation
 from services.product.schemas import (
@@ -77,8 +77,6 @@ def _simulate_read_cost() -> None:
 
 def _create(fields: dict[str, Any]) -> Product:
     settings = _settings()
-    if settings.admin_only_create and current_principal().membership != "admin":
-        raise Forbidden("only admins may create products here", code="admin_only")
     return domain.create_product(
         **fields, default_stock=settings.default_stock, currency=settings.currency
     )
@@ -90,10 +88,13 @@ def _form_body_doc(schema: type) -> dict[str, Any]:
 
 @products_blp.post("")
 @accepts(*JSON_TYPES, *FORM_TYPES)
+@catalog_writer_required
 @products_blp.arguments(ProductCreateSchema, location="json_or_form")
 @products_blp.response(201, ProductSchema)
 @products_blp.alt_response(409, description="the slug is taken")
-@products_blp.doc(**_form_body_doc(ProductCreateSchema))
+@products_blp.alt_response(401, description="no valid access token")
+@products_blp.alt_response(403, description="the token is not an admin's")
+@products_blp.doc(security=BEARER, **_form_body_doc(ProductCreateSchema))
 def create_product(fields: dict[str, Any]) -> Product:
     """Add a product (JSON or form fields; price in currency units, e.g. "12.50")."""
     return _create(fields)
@@ -101,10 +102,13 @@ def create_product(fields: dict[str, Any]) -> Product:
 
 @legacy_blp.post("/create")
 @accepts(*JSON_TYPES, *FORM_TYPES)
+@catalog_writer_required
 @legacy_blp.arguments(LegacyProductCreateSchema, location="json_or_form")
 @legacy_blp.response(201, ProductSchema)
 @legacy_blp.alt_response(409, description="the slug is taken")
-@legacy_blp.doc(deprecated=True, **_form_body_doc(LegacyProductCreateSchema))
+@legacy_blp.alt_response(401, description="no valid access token")
+@legacy_blp.alt_response(403, description="the token is not an admin's")
+@legacy_blp.doc(deprecated=True, security=BEARER, **_form_body_doc(LegacyProductCreateSchema))
 def create_product_legacy(fields: dict[str, Any]) -> Product:
     """The seed's `curl -d "name=…&slug=…&image=…&price=100" /api/product/create`."""
     return _create(fields)

@@ -7,6 +7,7 @@ import binascii
 import unicodedata
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
@@ -76,12 +77,42 @@ class Price(fields.Decimal):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         amount = super()._deserialize(value, attr, data, **kwargs)
-        if not Decimal(0) <= amount <= MAX_PRICE:
-            raise ValidationError(f"Must be between 0 and {MAX_PRICE}.")
+        if not Decimal(0) < amount <= MAX_PRICE:
+            raise ValidationError(f"Must be more than 0 and at most {MAX_PRICE}.")
         exponent = amount.normalize().as_tuple().exponent  # 12.500 is fine, 12.505 is not
         if isinstance(exponent, int) and exponent < -2:
             raise ValidationError("Use at most two decimal places.")
         return amount
+
+
+class ImageReference(Text):
+    """Where the product's picture is: an http(s) URL or a relative path (`product1.jpg`).
+
+    Anything else (`javascript:`, `data:`, `//host/…`, backslashes, blanks inside) is refused:
+    the value ends up in pages as a link or an image source.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text and not _is_safe_image_reference(text):
+            raise ValidationError(
+                "Use an http(s) URL (https://example.com/p.jpg) or a relative path (product1.jpg)."
+            )
+        return text
+
+
+def _is_safe_image_reference(text: str) -> bool:
+    if any(char.isspace() or char == "\\" for char in text):
+        return False
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unbalanced "[" in the host part
+        return False
+    if parts.scheme:
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    # No scheme: a path, but not "//host/…" (a URL of whatever scheme the page has) and not
+    # "x:y" that a browser would read as a scheme.
+    return not text.startswith("//") and ":" not in text.split("/", 1)[0]
 
 
 class Cursor(fields.String):
@@ -109,7 +140,10 @@ class ProductCreateSchema(Schema):
 
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     slug = Slug(required=True)
-    image = Text(load_default="", validate=validate.Length(max=255))
+    image = ImageReference(
+        load_default="", validate=validate.Length(max=255),
+        metadata={"description": "an http(s) URL or a relative path", "example": "product1.jpg"},
+    )
     price = Price(required=True)
     stock = WholeNumber(
         load_default=None, validate=validate.Range(min=0, max=MAX_STOCK),

@@ -50,6 +50,9 @@ DEFAULT_OK = {
     "registry_file": "every upstream is set explicitly, so the registry file is never read",
     "token_public_key": "the key is a file from a volume/Secret (token_public_key_file)",
     "token_private_key": "the key is a file from a volume/Secret (token_private_key_file)",
+    "token_jwks_file": "verifiers read the public key file; auth's key set is rotated as "
+                       "docs/KEY_ROTATION.md says for containers",
+    "token_jwks_endpoint": "the same: the public key file, not a call outside Toxiproxy",
 }
 # Set in compose by the entry point, not the file: one value per replica of a scaled service.
 COMPOSE_DERIVED = {"instance_id": "entrypoint.sh serve: <service>-<container hostname>"}

@@ -6,6 +6,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from services.common.settings import SettingsError
 from services.common.tokens import TokenSigner, generate_keypair
 from tests.services.auth.conftest import PASSWORD
 
@@ -46,7 +47,7 @@ def test_login_returns_a_bearer_token_for_the_user(client, register, keypair):
     assert response.status_code == 200
     body = response.json
     assert body["token_type"] == "Bearer"
-    assert body["expires_in"] == 3600
+    assert body["expires_in"] == 900  # 15 minutes by default (AUTH_TOKEN_TTL_SECONDS)
     assert body["user"] == user
     claims = jwt.decode(body["access_token"], keypair[1], algorithms=["EdDSA"], audience="breakwater")
     assert claims["sub"] == str(user["id"]) and claims["membership"] == "standard"
@@ -75,12 +76,47 @@ def test_me_shows_name_email_and_membership(client, register, login):
     }
 
 
-def test_admin_emails_register_as_admins(make_app):
-    client = make_app(admin_emails=("Boss@Example.com",)).test_client()
+def test_registering_never_makes_an_admin(make_app):
+    with pytest.raises(SettingsError, match="admin_emails"):
+        make_app(admin_emails=("boss@example.com",))  # the old promotion by email is gone
+    client = make_app().test_client()
     response = client.post(
-        "/api/v1/auth/register", json={"email": "boss@example.com", "password": PASSWORD, "name": "B"}
+        "/api/v1/auth/register",
+        json={"email": "admin@example.com", "password": PASSWORD, "name": "B", "membership": "admin"},
     )
-    assert response.json["membership"] == "admin"
+    assert response.status_code == 422  # no field to ask for it either
+    response = client.post(
+        "/api/v1/auth/register", json={"email": "admin@example.com", "password": PASSWORD, "name": "B"}
+    )
+    assert response.json["membership"] == "standard"
+
+
+def test_the_admin_command_creates_promotes_lists_and_revokes_admins(app, register, login):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["admin", "create", "Boss@Example.com", "--name", "Boss",
+                               "--password-stdin"], input=PASSWORD + "\n")
+    assert made.exit_code == 0 and "created admin boss@example.com" in made.output
+    client = app.test_client()
+    me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {login('boss@example.com')}"})
+    assert me.json["membership"] == "admin"
+    register("ada@example.com")
+    promoted = runner.invoke(args=["admin", "create", "ada@example.com"], input="")
+    assert promoted.exit_code == 0 and "promoted" in promoted.output
+    assert login("ada@example.com")  # promoting without a password keeps the old one
+    listed = runner.invoke(args=["admin", "list"]).output
+    assert "boss@example.com" in listed and "ada@example.com" in listed
+    assert runner.invoke(args=["admin", "revoke", "ada@example.com"]).exit_code == 0
+    assert "ada@example.com" not in runner.invoke(args=["admin", "list"]).output
+
+
+def test_the_admin_command_refuses_a_bad_email_or_password(app):
+    runner = app.test_cli_runner()
+    short = runner.invoke(args=["admin", "create", "x@example.com", "--password-stdin"], input="short\n")
+    assert short.exit_code == 2 and "password" in short.output
+    bad = runner.invoke(args=["admin", "create", "not-an-email", "--password-stdin"], input=PASSWORD + "\n")
+    assert bad.exit_code == 2 and "email" in bad.output
+    none = runner.invoke(args=["admin", "create", "y@example.com", "--password-stdin"], input="\n")
+    assert none.exit_code == 2 and "password" in none.output
 
 
 def _tampered(token: str) -> str:
@@ -124,7 +160,8 @@ def test_public_key_endpoints_publish_the_signing_key(client, keypair):
     assert pem.status_code == 200 and pem.mimetype == "application/x-pem-file"
     assert pem.text.strip() == keypair[1].strip()
     jwks = client.get("/.well-known/jwks.json").json
-    (jwk,) = jwks["keys"]
+    jwk, upcoming = jwks["keys"]  # the current key, then the next one (published ahead)
+    assert upcoming["kid"] != jwk["kid"]
     assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519" and jwk["alg"] == "EdDSA"
     from_jwk = jwt.PyJWK(jwk).key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -71,13 +71,27 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@pytest.fixture(scope="session")
+def admin_header(make_token: Callable[..., str]) -> dict[str, str]:
+    """An Authorization header of an admin (catalog writes need one)."""
+    return {"Authorization": f"Bearer {make_token(900, membership='admin')}"}
+
+
 @pytest.fixture
-def add_product(client: FlaskClient) -> Callable[..., dict]:
+def admin_client(app: Flask, admin_header: dict[str, str]) -> FlaskClient:
+    """A test client of `app` that sends an admin's token with every request."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = admin_header["Authorization"]
+    return client
+
+
+@pytest.fixture
+def add_product(client: FlaskClient, admin_header: dict[str, str]) -> Callable[..., dict]:
     """`add_product(slug, stock=…, price=…)` → the created product (asserts 201)."""
 
     def create(slug: str = "widget", *, stock: int = 10, price: str = "12.50", name: str = "") -> dict:
         body = {"name": name or slug.title(), "slug": slug, "price": price, "stock": stock}
-        response = client.post("/api/v1/products", json=body)
+        response = client.post("/api/v1/products", json=body, headers=admin_header)
         assert response.status_code == 201, response.json
         return response.json
 

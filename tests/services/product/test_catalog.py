@@ -15,8 +15,8 @@ FORM = "application/x-www-form-urlencoded"
 SQLITE_ONLY = pytest.mark.parametrize("db_backend", ["sqlite"])
 
 
-def test_the_seed_form_post_on_the_legacy_path_creates_a_product(client):
-    response = client.post("/api/product/create", data=SEED_FORM, content_type=FORM)
+def test_the_seed_form_post_on_the_legacy_path_creates_a_product(admin_client):
+    response = admin_client.post("/api/product/create", data=SEED_FORM, content_type=FORM)
     assert response.status_code == 201
     body = response.json
     assert {k: body[k] for k in ("name", "slug", "image", "price", "currency", "stock")} == {
@@ -25,41 +25,42 @@ def test_the_seed_form_post_on_the_legacy_path_creates_a_product(client):
     }
 
 
-def test_the_legacy_path_ignores_fields_it_does_not_know(client):
-    response = client.post("/api/product/create", data=SEED_FORM + "&colour=red", content_type=FORM)
+def test_the_legacy_path_ignores_fields_it_does_not_know(admin_client):
+    response = admin_client.post("/api/product/create", data=SEED_FORM + "&colour=red", content_type=FORM)
     assert response.status_code == 201
 
 
-def test_create_takes_json_with_exact_prices(client):
+def test_create_takes_json_with_exact_prices(admin_client):
     body = {"name": "Cheap", "slug": "cheap", "price": "0.10", "stock": 3, "image": "c.jpg"}
-    response = client.post("/api/v1/products", json=body)
+    response = admin_client.post("/api/v1/products", json=body)
     assert response.status_code == 201
     assert response.json["price"] == "0.10" and response.json["stock"] == 3
 
 
-@pytest.mark.parametrize(("given", "shown"), [(12.5, "12.50"), ("7", "7.00"), ("19.990", "19.99"), (0, "0.00")])
-def test_prices_are_kept_to_the_cent(client, given, shown):
-    response = client.post("/api/v1/products", json={"name": "P", "slug": "p", "price": given})
+@pytest.mark.parametrize(("given", "shown"), [(12.5, "12.50"), ("7", "7.00"), ("19.990", "19.99"), ("0.01", "0.01")])
+def test_prices_are_kept_to_the_cent(admin_client, given, shown):
+    response = admin_client.post("/api/v1/products", json={"name": "P", "slug": "p", "price": given})
     assert response.status_code == 201 and response.json["price"] == shown
 
 
-def test_create_takes_form_fields_and_defaults_the_stock(make_app):
+def test_create_takes_form_fields_and_defaults_the_stock(make_app, admin_header):
     client = make_app(default_stock=7, currency="usd").test_client()
-    response = client.post("/api/v1/products", data={"name": "F", "slug": "f", "price": "3.25"})
+    response = client.post("/api/v1/products", data={"name": "F", "slug": "f", "price": "3.25"},
+                           headers=admin_header)
     assert response.status_code == 201
     assert response.json["stock"] == 7 and response.json["currency"] == "USD"
 
 
-def test_a_taken_slug_is_a_conflict_on_both_paths(client, add_product):
+def test_a_taken_slug_is_a_conflict_on_both_paths(admin_client, add_product):
     add_product("prod1")
-    assert client.post("/api/v1/products", json={"name": "x", "slug": "prod1", "price": 1}).status_code == 409
-    response = client.post("/api/product/create", data=SEED_FORM, content_type=FORM)
+    assert admin_client.post("/api/v1/products", json={"name": "x", "slug": "prod1", "price": 1}).status_code == 409
+    response = admin_client.post("/api/product/create", data=SEED_FORM, content_type=FORM)
     assert response.status_code == 409 and response.json["error"]["code"] == "slug_taken"
 
 
-def test_slugs_are_lower_cased_so_case_cannot_make_a_duplicate(client, add_product):
+def test_slugs_are_lower_cased_so_case_cannot_make_a_duplicate(admin_client, add_product):
     add_product("widget")
-    response = client.post("/api/v1/products", json={"name": "W", "slug": "WIDGET", "price": 1})
+    response = admin_client.post("/api/v1/products", json={"name": "W", "slug": "WIDGET", "price": 1})
     assert response.status_code == 409
 
 
@@ -119,10 +120,13 @@ def test_v2_refuses_cursors_it_did_not_give_out(client, cursor):
 
 
 @SQLITE_ONLY
-def test_admin_only_create_needs_an_admin_token(make_app, make_token):
-    client = make_app(admin_only_create=True).test_client()
+def test_catalog_writes_need_an_admin_token(client, make_token):
     body = {"name": "A", "slug": "a", "price": "1"}
     assert client.post("/api/v1/products", json=body).status_code == 401
+    anonymous_form = client.post("/api/product/create", data=SEED_FORM, content_type=FORM)
+    assert anonymous_form.status_code == 401
+    # The caller is checked before the body: no field errors for someone who may not write.
+    assert client.post("/api/v1/products", json={"name": ""}).status_code == 401
     standard = {"Authorization": f"Bearer {make_token(1)}"}
     assert client.post("/api/v1/products", json=body, headers=standard).status_code == 403
     legacy = client.post("/api/product/create", data=SEED_FORM, content_type=FORM, headers=standard)
@@ -130,6 +134,32 @@ def test_admin_only_create_needs_an_admin_token(make_app, make_token):
     admin = {"Authorization": f"Bearer {make_token(2, membership='admin')}"}
     assert client.post("/api/v1/products", json=body, headers=admin).status_code == 201
     assert client.get("/api/v1/products/a").status_code == 200  # reading stays open
+
+
+@SQLITE_ONLY
+def test_images_are_http_urls_or_relative_paths(admin_client):
+    for n, image in enumerate(["product1.jpg", "img/p.png", "/static/p.png",
+                               "https://cdn.example.com/p.jpg", "HTTP://example.com/p.jpg?x=1"]):
+        response = admin_client.post("/api/v1/products",
+                                     json={"name": "I", "slug": f"img-{n}", "price": "1", "image": image})
+        assert response.status_code == 201, (image, response.json)
+        assert response.json["image"] == image
+
+
+@SQLITE_ONLY
+def test_the_open_development_service_takes_the_seed_form_without_a_token(make_app, caplog):
+    from services.product import create_app
+    from services.product.catalog_access import is_loopback
+
+    app = make_app()
+    opened = create_app(app.config["SETTINGS"].__dict__ | {"testing": True}, open_catalog_writes=True)
+    response = opened.test_client().post("/api/product/create", data=SEED_FORM, content_type=FORM)
+    assert response.status_code == 201
+    assert "catalog writes are OPEN" in caplog.text
+    assert app.test_client().post("/api/product/create", data=SEED_FORM,
+                                  content_type=FORM).status_code == 401
+    assert [is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "127.0.0.2")] == [True] * 4
+    assert [is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.5", "product")] == [False] * 4
 
 
 @SQLITE_ONLY

@@ -31,6 +31,7 @@ def test_the_seed_curl_creates_a_product_on_a_fresh_process(service_env, tmp_pat
         shown = requests.get(f"{product.url}/api/v1/products/prod1", timeout=10).json()
         assert (shown["name"], shown["image"], shown["price"]) == ("prod1", "product1.jpg", "100.00")
         assert (tmp_path / "var" / "product.db").exists()
+        assert "catalog writes are OPEN" in product.log_path.read_text()
     finally:
         product.stop()
 
@@ -72,7 +73,7 @@ def test_concurrent_reservations_never_oversell(service_env, tmp_path, database_
     assert (available, held) == (0, STOCK)
 
 
-def test_gunicorn_serves_the_app_factory(service_env, tmp_path):
+def test_gunicorn_serves_the_app_factory(service_env, tmp_path, admin_header):
     port = free_port()
     env = {**service_env, "PRODUCT_AUTO_MIGRATE": "on"}
     # --preload: the factory (and its one migration) runs in the master, before the fork.
@@ -81,9 +82,12 @@ def test_gunicorn_serves_the_app_factory(service_env, tmp_path):
     server = RunningProcess(args, env, tmp_path / "gunicorn.log", f"http://127.0.0.1:{port}")
     server.wait_healthy()
     try:
+        anonymous = requests.post(f"{server.url}/api/v1/products",
+                                  json={"name": "A", "slug": "a", "price": "1.00"}, timeout=10)
+        assert anonymous.status_code == 401  # catalog writes need an admin under gunicorn
         for n in range(4):  # a few requests, so both workers most likely answer one
             created = requests.post(
-                f"{server.url}/api/v1/products",
+                f"{server.url}/api/v1/products", headers=admin_header,
                 json={"name": f"P{n}", "slug": f"p-{n}", "price": "1.00"}, timeout=10,
             )
             assert created.status_code == 201, created.text

@@ -183,9 +183,10 @@ def test_an_expired_hold_cannot_be_confirmed_and_its_units_come_back(client, add
     assert stock_of(client, widget) == 5
 
 
-def test_the_ttl_is_a_setting(make_app, auth_header):
+def test_the_ttl_is_a_setting(make_app, auth_header, admin_header):
     client = make_app(reservation_ttl_seconds=30).test_client()
-    client.post("/api/v1/products", json={"name": "W", "slug": "w", "price": "1", "stock": 1})
+    client.post("/api/v1/products", json={"name": "W", "slug": "w", "price": "1", "stock": 1},
+                headers=admin_header)
     body = {"order_ref": "o-1", "lines": [{"product_id": 1, "quantity": 1}]}
     made = client.post("/api/v1/reservations", json=body, headers=auth_header(1)).json
     assert made["expires_at"].startswith("2030-01-01T12:00:30")

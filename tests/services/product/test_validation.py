@@ -9,8 +9,8 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("db_backend", ["s
 GOOD = {"name": "Widget", "slug": "widget", "price": "12.50", "stock": 5}
 
 
-def test_malformed_json_is_a_400(client):
-    response = client.post("/api/v1/products", data='{"name": ', content_type="application/json")
+def test_malformed_json_is_a_400(admin_client):
+    response = admin_client.post("/api/v1/products", data='{"name": ', content_type="application/json")
     assert response.status_code == 400
     assert response.json["error"]["code"] == "bad_request"
 
@@ -43,25 +43,38 @@ def test_malformed_json_to_reservations_is_a_400(client, auth_header):
         ({"name": 5}, "name"),
         ({"name": "x" * 201}, "name"),
         ({"image": "i" * 256}, "image"),
+        ({"price": "0"}, "price"),
+        ({"price": 0}, "price"),
+        ({"price": "0.00"}, "price"),
+        ({"image": "javascript:alert(1)"}, "image"),
+        ({"image": "JavaScript:alert(1)"}, "image"),
+        ({"image": "data:image/svg+xml;base64,PHN2Zz4="}, "image"),
+        ({"image": "//evil.example/p.jpg"}, "image"),
+        ({"image": "http:p.jpg"}, "image"),
+        ({"image": "ftp://example.com/p.jpg"}, "image"),
+        ({"image": "java\tscript:alert(1)"}, "image"),
+        ({"image": "a b.jpg"}, "image"),
+        ({"image": "\\\\host\\p.jpg"}, "image"),
+        ({"image": "http://[::1/p.jpg"}, "image"),
         ({"colour": "red"}, "colour"),
     ],
 )
-def test_invalid_product_fields_are_a_422_naming_the_field(client, changes, field):
-    response = client.post("/api/v1/products", json={**GOOD, **changes})
+def test_invalid_product_fields_are_a_422_naming_the_field(admin_client, changes, field):
+    response = admin_client.post("/api/v1/products", json={**GOOD, **changes})
     assert response.status_code == 422, response.json
     assert field in response.json["error"]["details"]["fields"]["json_or_form"]
 
 
 @pytest.mark.parametrize("missing", ["name", "slug", "price"])
-def test_missing_product_fields_are_a_422(client, missing):
+def test_missing_product_fields_are_a_422(admin_client, missing):
     body = {k: v for k, v in GOOD.items() if k != missing}
-    assert client.post("/api/v1/products", json=body).status_code == 422
+    assert admin_client.post("/api/v1/products", json=body).status_code == 422
 
 
-def test_a_huge_body_is_a_413(client):
-    response = client.post("/api/v1/products", json={**GOOD, "name": "n" * 300_000})
+def test_a_huge_body_is_a_413(admin_client):
+    response = admin_client.post("/api/v1/products", json={**GOOD, "name": "n" * 300_000})
     assert response.status_code == 413
-    huge_form = client.post("/api/product/create", data={"name": "n" * 300_000, "slug": "s", "price": "1"})
+    huge_form = admin_client.post("/api/product/create", data={"name": "n" * 300_000, "slug": "s", "price": "1"})
     assert huge_form.status_code == 413
 
 
