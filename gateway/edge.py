@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 
+from services.common.client_address import TrustedProxies, client_address
 from services.common.errors import ApiError, DependencyUnavailable, RateLimited, Unauthorized
 from services.common.tokens import Principal, TokenVerifier, bearer_token, key_id
 
@@ -36,20 +37,10 @@ def request_id(environ: Mapping[str, Any]) -> str:
 
 def forwarded_client(peer: str, forwarded_for: str | None, trusted_hops: int) -> str:
     """The client's address: `peer`, or, behind `trusted_hops` trusted proxies, the address
-    the outermost trusted proxy saw, counted from the right of `X-Forwarded-For`.
-
-    Each trusted proxy appends the address it received the request from, so the rightmost
-    `trusted_hops - 1` entries were written by proxies beyond `peer`; everything left of them was
-    written by the client and is ignored (a client can prepend any address it likes).
-    """
-    if trusted_hops <= 0 or not forwarded_for:
-        return peer or "unknown"
-    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-    if not hops:
-        return peer or "unknown"
-    # The peer is the last trusted proxy; the hop it appended names whoever it talked to.
-    index = max(0, len(hops) - trusted_hops)
-    return hops[index]
+    the outermost trusted proxy saw, counted from the right of `X-Forwarded-For` (the rule
+    auth applies too: `services.common.client_address`)."""
+    environ = {"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded_for or ""}
+    return client_address(environ, TrustedProxies(hops=max(0, trusted_hops)))
 
 
 def client_ip(environ: Mapping[str, Any], trust_forwarded: bool, trusted_hops: int = 1) -> str:
