@@ -16,6 +16,7 @@ from services.auth.keys import load_signing_keys
 from services.auth.models import db
 from services.auth.pages import CSRF_SECRET_KEY, pages
 from services.auth.routes import HASHER_KEY, KEYS_KEY, SIGNER_KEY, auth_blp, keys_blp, users_blp
+from services.auth.service_tokens import init_service_tokens, service_tokens_blp
 from services.common.app import build_app
 from services.common.settings import SettingsError
 from services.common.tokens import TokenSigner
@@ -34,7 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     except ValueError as exc:
         raise SettingsError(f"AUTH_PASSWORD_HASH_METHOD: {exc}") from exc
     app = build_app(
-        settings, db, [auth_blp, users_blp, keys_blp],
+        settings, db, [auth_blp, users_blp, keys_blp, service_tokens_blp],
         migrations_dir=MIGRATIONS, api_title="Breakwater auth",
     )
     app.register_blueprint(pages)
@@ -44,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         keys.private_pem, keys.public_pem, issuer=settings.token_issuer,
         audience=settings.token_audience, ttl_seconds=settings.token_ttl_seconds,
     )
+    init_service_tokens(app, private_pem=keys.private_pem, public_pem=keys.public_pem)
     app.extensions[CSRF_SECRET_KEY] = settings.secret_key or keys.derived_secret("auth csrf")
     if settings.auto_migrate:
         with app.app_context():
