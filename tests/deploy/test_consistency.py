@@ -50,6 +50,7 @@ DEFAULT_OK = {
     "registry_file": "every upstream is set explicitly, so the registry file is never read",
     "token_public_key": "the key is a file from a volume/Secret (token_public_key_file)",
     "token_private_key": "the key is a file from a volume/Secret (token_private_key_file)",
+    "order_service_secret_file": "the secret is set itself (BREAKWATER_ORDER_SERVICE_SECRET)",
 }
 # Set in compose by the entry point, not the file: one value per replica of a scaled service.
 COMPOSE_DERIVED = {"instance_id": "entrypoint.sh serve: <service>-<container hostname>"}
