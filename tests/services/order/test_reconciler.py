@@ -13,6 +13,7 @@ from flask import Flask
 
 from services.order.models import utcnow
 from tests.services.order.conftest import Shop
+from tests.support.metrics import naming_problems
 from tests.support.processes import wait_until
 
 BY_REF = r"GET /api/v1/reservations/by-ref/.*"
@@ -190,7 +191,9 @@ def test_the_metrics_count_outcomes_and_show_the_backlog(shop: Shop, order_app: 
     before = parse_metrics(order_app.test_client().get("/metrics").get_data(as_text=True))
     assert before["breakwater_oldest_pending_order_age_seconds"][()] >= 25
     run(order_app)
-    after = parse_metrics(order_app.test_client().get("/metrics").get_data(as_text=True))
+    text = order_app.test_client().get("/metrics").get_data(as_text=True)
+    assert naming_problems(text) == []
+    after = parse_metrics(text)
     assert after["breakwater_reconciled_total"][(("outcome", "failed"),)] == 1
     assert after["breakwater_reconciled_total"][(("outcome", "confirmed"),)] == 1
     assert after["breakwater_oldest_pending_order_age_seconds"][()] == 0
