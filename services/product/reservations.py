@@ -145,6 +145,22 @@ def held_units_of(user_id: int, now: datetime) -> int:
     ) or 0)
 
 
+def stock_accounting(product: Product, now: datetime) -> dict[str, int]:
+    """Where a product's units are: `available`, `held` by unexpired holds, `sold` (confirmed),
+    and `expired_held` (lapsed holds the sweeper has not returned yet)."""
+    rows = db.session.execute(
+        select(Reservation.status, Reservation.expires_at > now, func.sum(ReservationLine.quantity))
+        .join(Reservation, Reservation.id == ReservationLine.reservation_id)
+        .where(ReservationLine.product_id == product.id,
+               Reservation.status.in_((HELD, CONFIRMED)))
+        .group_by(Reservation.status, Reservation.expires_at > now)).all()
+    held = sum(int(units) for status, live, units in rows if status == HELD and live)
+    lapsed = sum(int(units) for status, live, units in rows if status == HELD and not live)
+    sold = sum(int(units) for status, _live, units in rows if status == CONFIRMED)
+    return {"product_id": product.id, "available": product.available, "held": held,
+            "expired_held": lapsed, "sold": sold}
+
+
 def _check_hold_limit(user_id: int, wanted_units: int, max_held_units: int, now: datetime) -> None:
     held = held_units_of(user_id, now)
     if held + wanted_units > max_held_units:

@@ -39,6 +39,7 @@ from services.product.schemas import (
     ProductV2Schema,
     ReservationSchema,
     ReserveSchema,
+    StockSchema,
     encode_cursor,
 )
 
@@ -132,6 +133,14 @@ def get_product(id_or_slug: str) -> Product:
     """One product, by numeric id or by slug."""
     _simulate_read_cost()
     return domain.find_product(id_or_slug)
+
+
+@products_blp.get("/<string:id_or_slug>/stock")
+@products_blp.response(200, StockSchema)
+@products_blp.alt_response(404, description="no such product")
+def get_stock(id_or_slug: str) -> dict[str, int]:
+    """Where the product's units are: available, held, sold (an audit's view of the shelf)."""
+    return reservations.stock_accounting(domain.find_product(id_or_slug), _now())
 
 
 @products_v2_blp.get("")

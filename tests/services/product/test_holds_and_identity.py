@@ -130,3 +130,18 @@ def test_the_sweeper_runs_by_itself_in_the_service(database_url_for, key_files, 
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_the_stock_view_accounts_for_every_unit(client, add_product, reserve, service_header, clock):
+    widget = add_product("widget", stock=10)
+    add_product("other", stock=5)
+    rid = reserve("order-1", [(widget["id"], 2)]).json["id"]
+    reserve("order-2", [(widget["id"], 3), (2, 1)], user=2)
+    client.post(f"/api/v1/reservations/{rid}/confirm", headers=service_header(1))
+    view = client.get("/api/v1/products/widget/stock").json
+    assert view == {"product_id": widget["id"], "available": 5, "held": 3, "expired_held": 0,
+                    "sold": 2}
+    clock.advance(60)
+    assert client.get(f"/api/v1/products/{widget['id']}/stock").json == {
+        "product_id": widget["id"], "available": 5, "held": 0, "expired_held": 3, "sold": 2}
+    assert client.get("/api/v1/products/nope/stock").status_code == 404
