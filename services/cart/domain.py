@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.cart.catalog import ProductSnapshot
 from services.cart.models import CartLine, CartRemoval, db, utcnow
@@ -18,6 +18,8 @@ from services.common.errors import Conflict, InvalidField, NotFound
 
 MAX_LINE_QUANTITY = 99
 MAX_LINES = 50
+ADD_ATTEMPTS = 5
+RETRYABLE_MYSQL_CODES = frozenset({1205, 1213})  # lock wait timeout, deadlock
 
 
 def format_cents(cents: int) -> str:
@@ -100,7 +102,7 @@ def add_item(user_id: int, product: ProductSnapshot, quantity: int) -> bool:
     where `SELECT … FOR UPDATE` locks nothing) and never pass the limits together.
     """
     limit = MAX_LINE_QUANTITY if product.stock is None else min(MAX_LINE_QUANTITY, product.stock)
-    for _attempt in range(3):
+    for _attempt in range(ADD_ATTEMPTS):
         try:
             added = db.session.execute(
                 update(CartLine)
@@ -133,6 +135,11 @@ def add_item(user_id: int, product: ProductSnapshot, quantity: int) -> bool:
         except IntegrityError:
             # A concurrent add created the line first: go round again and add to it.
             db.session.rollback()
+        except OperationalError as exc:
+            # MySQL picks one of two first adds to a line as a deadlock victim: go round again.
+            db.session.rollback()
+            if getattr(exc.orig, "args", [None])[0] not in RETRYABLE_MYSQL_CODES:
+                raise
         except Exception:
             db.session.rollback()
             raise

@@ -25,11 +25,9 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cart_removals')),
     sa.UniqueConstraint('order_ref', name=op.f('uq_cart_removals_order_ref'))
     )
-    with op.batch_alter_table('cart_removals', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_cart_removals_user_id'), ['user_id'], unique=False)
+    op.create_index(op.f('ix_cart_removals_user_id'), 'cart_removals', ['user_id'], unique=False)
 
 
 def downgrade():
-    with op.batch_alter_table('cart_removals', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_cart_removals_user_id'))
+    op.drop_index(op.f('ix_cart_removals_user_id'), table_name='cart_removals')
     op.drop_table('cart_removals')

@@ -17,20 +17,20 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('confirm_requested', sa.Boolean(), nullable=False,
+    # Plain ALTERs (no batch copy): SQLite adds columns in place, and `db upgrade --sql` works.
+    op.add_column('orders', sa.Column('confirm_requested', sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
-        batch_op.add_column(sa.Column('next_reconcile_at', sa.DateTime().with_variant(
-            mysql.DATETIME(fsp=6), 'mysql'), nullable=True))
-        batch_op.add_column(sa.Column('reconcile_attempts', sa.Integer(), nullable=False,
+    op.add_column('orders', sa.Column('next_reconcile_at', sa.DateTime().with_variant(
+        mysql.DATETIME(fsp=6), 'mysql'), nullable=True))
+    op.add_column('orders', sa.Column('reconcile_attempts', sa.Integer(), nullable=False,
                                       server_default='0'))
-        batch_op.create_index('ix_orders_status_next_reconcile_at',
-                              ['status', 'next_reconcile_at'], unique=False)
+    op.create_index('ix_orders_status_next_reconcile_at', 'orders',
+                    ['status', 'next_reconcile_at'], unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_orders_status_next_reconcile_at', table_name='orders')
     with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.drop_index('ix_orders_status_next_reconcile_at')
         batch_op.drop_column('reconcile_attempts')
         batch_op.drop_column('next_reconcile_at')
         batch_op.drop_column('confirm_requested')
