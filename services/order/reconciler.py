@@ -39,7 +39,7 @@ RECONCILER_KEY = "order.reconciler"
 MIN_LEASE = timedelta(seconds=5)  # longer than one resolution's few bounded calls
 MAX_BACKOFF = timedelta(seconds=20)
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("services.order.reconciler")
+TRACER = trace.get_tracer("services.order.reconciler")
 
 
 class ReconcilerMetrics:
@@ -59,8 +59,10 @@ class Reconciler:
     def __init__(self, app: Flask, settings: OrderSettings,
                  upstreams_for: Callable[[int], ShopUpstreams], *,
                  clock: Callable[[], datetime] = utcnow,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None,
+                 tracer: trace.Tracer | None = None) -> None:
         self.app, self.upstreams_for, self.clock = app, upstreams_for, clock
+        self.tracer = tracer or TRACER
         self.grace = timedelta(seconds=settings.reconcile_grace_seconds)
         self.batch = settings.reconcile_batch
         self.interval = timedelta(seconds=settings.reconcile_interval_seconds)
@@ -124,7 +126,7 @@ class Reconciler:
         order = db.session.get(Order, order_id)
         if order is None:
             return "error"
-        with tracer.start_as_current_span("reconcile order", attributes={
+        with self.tracer.start_as_current_span("reconcile order", attributes={
                 "order.id": order.id, "order.ref": order.ref, "order.status": order.status,
                 "order.reconcile_attempt": order.reconcile_attempts}) as span:
             try:

@@ -209,3 +209,22 @@ def test_the_reconciler_runs_by_itself_in_the_service(shop: Shop,
     wait_until(lambda: status_of(app, order_id)["status"] == "confirmed", timeout=15,
                message="the reconciler confirmed the order")
     assert shop.product.stock(1) == 8
+
+
+def test_each_resolution_is_a_span(shop: Shop, order_app: Flask, clock: FakeClock) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider, exporter = TracerProvider(), InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    order_app.extensions["order.reconciler"].tracer = provider.get_tracer("test")
+    first = stuck_order(shop, order_app, None)
+    second = stuck_order(shop, order_app, "held", confirm_requested=True)
+    clock.advance(11)
+    run(order_app)
+    spans = {span.attributes["order.id"]: span for span in exporter.get_finished_spans()}
+    assert set(spans) == {first, second}
+    assert spans[first].attributes["breakwater.reconcile.outcome"] == "failed"
+    assert spans[second].attributes["breakwater.reconcile.outcome"] == "confirmed"
+    assert all(span.name == "reconcile order" for span in spans.values())
