@@ -6,6 +6,8 @@ rounds a price.
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +20,7 @@ from services.common.errors import Conflict, InvalidField, NotFound
 
 MAX_LINE_QUANTITY = 99
 MAX_LINES = 50
-ADD_ATTEMPTS = 5
+ADD_ATTEMPTS = 10
 RETRYABLE_MYSQL_CODES = frozenset({1205, 1213})  # lock wait timeout, deadlock
 
 
@@ -140,6 +142,7 @@ def add_item(user_id: int, product: ProductSnapshot, quantity: int) -> bool:
             db.session.rollback()
             if getattr(exc.orig, "args", [None])[0] not in RETRYABLE_MYSQL_CODES:
                 raise
+            time.sleep(random.uniform(0.002, 0.01) * (_attempt + 1))  # de-synchronise the rivals
         except Exception:
             db.session.rollback()
             raise
