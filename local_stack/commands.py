@@ -21,7 +21,7 @@ PREFIXES = {"auth": "AUTH", "product": "PRODUCT", "cart": "CART", "order": "ORDE
 # Callee services each caller is pointed at, by the setting naming them.
 CALLER_SETTINGS = {
     "cart": {"CART_PRODUCT_URL": "product"},
-    "order": {"ORDER_CART_URL": "cart", "ORDER_PRODUCT_URL": "product"},
+    "order": {"ORDER_CART_URL": "cart", "ORDER_PRODUCT_URL": "product", "ORDER_AUTH_URL": "auth"},
 }
 SERVICE_THREADS = 8
 KEEP_ALIVE_SECONDS = 75

@@ -334,7 +334,7 @@ class Supervisor:
 
     def _launch_service(self, state: StackState, options: StackOptions, instance: Instance,
                         base_env: dict[str, str], backend: cgroups.CgroupBackend) -> None:
-        callees = {s: caller_urls(state, s) for s in ("product", "cart")}
+        callees = {s: caller_urls(state, s) for s in ("auth", "product", "cart")}
         url = databases.database_url(options.db, instance.service, self.var)
         env = commands.service_environment(base_env, instance.service, instance.name,
                                            instance.port, url, callees, options.resilience)

@@ -21,6 +21,7 @@ from services.auth.keys import KEYS_KEY, KeyRing
 from services.auth.models import db
 from services.auth.pages import CSRF_SECRET_KEY, pages
 from services.auth.routes import HASHER_KEY, auth_blp, keys_blp, users_blp
+from services.auth.service_tokens import init_service_tokens, service_tokens_blp
 from services.common.app import build_app
 from services.common.client_address import TrustedProxies
 from services.common.settings import SettingsError
@@ -56,7 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     except ValueError as exc:
         raise SettingsError(f"AUTH_PASSWORD_HASH_METHOD: {exc}") from exc
     app = build_app(
-        settings, db, [auth_blp, users_blp, keys_blp],
+        settings, db, [auth_blp, users_blp, keys_blp, service_tokens_blp],
         migrations_dir=MIGRATIONS, api_title="Breakwater auth",
     )
     app.register_blueprint(pages)
@@ -70,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         issuer=settings.token_issuer, audience=settings.token_audience,
         fetch=lambda: json.dumps(ring.keys().jwks()), reload_seconds=1.0, max_age_seconds=5.0,
     )
+    init_service_tokens(app, ring.sign)
     app.extensions[CSRF_SECRET_KEY] = settings.secret_key or keys.derived_secret("auth csrf")
     if settings.auto_migrate:
         with app.app_context():

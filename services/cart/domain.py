@@ -6,18 +6,22 @@ rounds a price.
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.cart.catalog import ProductSnapshot
-from services.cart.models import CartLine, db
+from services.cart.models import CartLine, CartRemoval, db, utcnow
 from services.common.errors import Conflict, InvalidField, NotFound
 
 MAX_LINE_QUANTITY = 99
 MAX_LINES = 50
+ADD_ATTEMPTS = 10
+RETRYABLE_MYSQL_CODES = frozenset({1205, 1213})  # lock wait timeout, deadlock
 
 
 def format_cents(cents: int) -> str:
@@ -95,32 +99,50 @@ def add_item(user_id: int, product: ProductSnapshot, quantity: int) -> bool:
     """Put `quantity` of the product in the cart (adding to a line already there).
 
     Returns whether a new line was created. The line's name and price are refreshed to the
-    snapshot taken for this add.
+    snapshot taken for this add. The addition is one conditional `quantity = quantity + n`
+    UPDATE, so concurrent adds to one line all count (a read-then-write loses one on SQLite,
+    where `SELECT … FOR UPDATE` locks nothing) and never pass the limits together.
     """
-    for _attempt in range(2):
-        line = _line(user_id, product.id, lock=True)
+    limit = MAX_LINE_QUANTITY if product.stock is None else min(MAX_LINE_QUANTITY, product.stock)
+    for _attempt in range(ADD_ATTEMPTS):
         try:
-            if line is None:
-                count = db.session.scalar(
-                    select(func.count()).select_from(CartLine).where(CartLine.user_id == user_id))
-                if count >= MAX_LINES:
-                    raise Conflict(f"a cart holds at most {MAX_LINES} different products",
-                                   code="cart_full", details={"max_lines": MAX_LINES})
-                _check_quantity(product.id, quantity, product.stock)
-                line = CartLine(user_id=user_id, product_id=product.id, quantity=quantity)
-                db.session.add(line)
-                created = True
-            else:
+            added = db.session.execute(
+                update(CartLine)
+                .where(CartLine.user_id == user_id, CartLine.product_id == product.id,
+                       CartLine.quantity + quantity <= limit)
+                .values(quantity=CartLine.quantity + quantity, name=product.name,
+                        slug=product.slug, image=product.image,
+                        unit_price_cents=product.price_cents, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if added == 1:
+                db.session.commit()
+                return False
+            line = _line(user_id, product.id)
+            if line is not None:  # there, but this add would pass a limit: say which
                 _check_quantity(product.id, line.quantity + quantity, product.stock)
-                line.quantity += quantity
-                created = False
-            line.name, line.slug, line.image = product.name, product.slug, product.image
-            line.unit_price_cents = product.price_cents
+                db.session.rollback()
+                continue  # (it changed meanwhile: try again)
+            count = db.session.scalar(
+                select(func.count()).select_from(CartLine).where(CartLine.user_id == user_id))
+            if count >= MAX_LINES:
+                raise Conflict(f"a cart holds at most {MAX_LINES} different products",
+                               code="cart_full", details={"max_lines": MAX_LINES})
+            _check_quantity(product.id, quantity, product.stock)
+            db.session.add(CartLine(
+                user_id=user_id, product_id=product.id, quantity=quantity, name=product.name,
+                slug=product.slug, image=product.image, unit_price_cents=product.price_cents))
             db.session.commit()
-            return created
+            return True
         except IntegrityError:
             # A concurrent add created the line first: go round again and add to it.
             db.session.rollback()
+        except OperationalError as exc:
+            # MySQL picks one of two first adds to a line as a deadlock victim: go round again.
+            db.session.rollback()
+            if getattr(exc.orig, "args", [None])[0] not in RETRYABLE_MYSQL_CODES:
+                raise
+            time.sleep(random.uniform(0.002, 0.01) * (_attempt + 1))  # de-synchronise the rivals
         except Exception:
             db.session.rollback()
             raise
@@ -151,6 +173,34 @@ def remove_item(user_id: int, product_id: int) -> None:
     if not result.rowcount:
         raise NotFound(f"product {product_id} is not in your cart", code="cart_item_not_found",
                        details={"product_id": product_id})
+
+
+def remove_ordered_lines(user_id: int, order_ref: str, lines: dict[int, int]) -> bool:
+    """Take an order's lines out of the user's cart: each product's quantity goes down by what
+    was ordered (the line goes when nothing is left), so lines added meanwhile stay.
+
+    Done once per `order_ref` (recorded in the same transaction): a retry returns False and
+    changes nothing.
+    """
+    try:
+        db.session.add(CartRemoval(user_id=user_id, order_ref=order_ref))
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    try:
+        for product_id, quantity in sorted(lines.items()):
+            mine = (CartLine.user_id == user_id, CartLine.product_id == product_id)
+            db.session.execute(delete(CartLine).where(*mine, CartLine.quantity <= quantity)
+                               .execution_options(synchronize_session=False))
+            db.session.execute(update(CartLine).where(*mine, CartLine.quantity > quantity)
+                               .values(quantity=CartLine.quantity - quantity, updated_at=utcnow())
+                               .execution_options(synchronize_session=False))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return True
 
 
 def clear_cart(user_id: int) -> int:

@@ -37,3 +37,14 @@ class CartLine(db.Model):  # type: ignore[name-defined]
     quantity: Mapped[int] = mapped_column(Integer)
     added_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class CartRemoval(db.Model):  # type: ignore[name-defined]
+    """An order whose lines were taken out of its user's cart: each order's only once."""
+
+    __tablename__ = "cart_removals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    removed_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

@@ -9,8 +9,16 @@ from flask_smorest import Blueprint
 
 from services.cart import domain
 from services.cart.catalog import CLIENT_KEY, fetch_product
-from services.cart.schemas import MAX_ID, AddItemSchema, CartSchema, SetQuantitySchema
+from services.cart.schemas import (
+    MAX_ID,
+    AddItemSchema,
+    CartSchema,
+    RemovalResultSchema,
+    RemovalSchema,
+    SetQuantitySchema,
+)
 from services.common.errors import NotFound
+from services.common.service_identity import acting_user_id, service_required
 from services.common.tokens import current_principal, login_required
 
 blp = Blueprint("cart", __name__, url_prefix="/api/v1/cart",
@@ -80,3 +88,19 @@ def remove_item(product_id: int) -> dict[str, Any]:
     user_id = current_principal().user_id
     domain.remove_item(user_id, _checked_product_id(product_id))
     return domain.cart_of(user_id)
+
+
+@blp.route("/removals", methods=["POST"])
+@blp.doc(**SECURED)
+@blp.arguments(RemovalSchema)
+@blp.response(200, RemovalResultSchema)
+@blp.alt_response(403, description="not the order service (a shopper's token)")
+@service_required("order")
+def remove_ordered_lines(removal: dict[str, Any]) -> dict[str, Any]:
+    """Take a confirmed order's lines out of the acting user's cart, exactly and once
+    (the order service only; lines added since the checkout stay)."""
+    lines: dict[int, int] = {}
+    for line in removal["lines"]:
+        lines[line["product_id"]] = lines.get(line["product_id"], 0) + line["quantity"]
+    applied = domain.remove_ordered_lines(acting_user_id(), removal["order_ref"], lines)
+    return {"order_ref": removal["order_ref"], "applied": applied}

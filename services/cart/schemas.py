@@ -29,6 +29,32 @@ class SetQuantitySchema(Schema):
                               metadata={"description": f"1 to {MAX_LINE_QUANTITY}"})
 
 
+ORDER_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+
+
+class OrderedLineSchema(Schema):
+    """A product and the quantity an order bought of it."""
+
+    product_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID))
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(1, 100_000))
+
+
+class RemovalSchema(Schema):
+    """`POST /api/v1/cart/removals` (order service only): take an order's lines out."""
+
+    order_ref = fields.String(required=True, validate=[validate.Length(1, 64),
+                                                       validate.Regexp(ORDER_REF_PATTERN)])
+    lines = fields.List(fields.Nested(OrderedLineSchema), required=True,
+                        validate=validate.Length(1, 50))
+
+
+class RemovalResultSchema(Schema):
+    """Whether this call took the lines out (False: an earlier call for the order did)."""
+
+    order_ref = fields.String()
+    applied = fields.Boolean()
+
+
 class CartLineSchema(Schema):
     """A product in the cart, priced as it was when added."""
 

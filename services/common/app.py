@@ -42,6 +42,7 @@ JSON_TYPES = ("application/json",)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+METRICS_REGISTRY_KEY = "breakwater.metrics_registry"
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ def build_app(
     register_error_handlers(app)  # after Api(), whose own HTTP error handler this replaces
     metrics = _Metrics(settings.service_name)
     metrics.install(app)
+    app.extensions[METRICS_REGISTRY_KEY] = metrics.registry  # a service adds its own metrics here
     # Every ResilientClient call made while serving the request stops at its deadline.
     app.before_request(_enter_deadline)
     app.teardown_request(_leave_deadline)

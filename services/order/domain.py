@@ -6,10 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.common.errors import NotFound
+from services.order import states
 from services.order.models import (
     CONFIRMED,
     FAILED,
@@ -78,35 +79,48 @@ def claim(user_id: int, idempotency_key: str | None, items: list[CartItem]) -> O
     return order
 
 
-def note_reservation(order: Order, reservation_id: str | None, state: str) -> None:
-    """Record what product holds for this order."""
-    order.reservation_id = reservation_id or order.reservation_id
-    order.reservation_state = state
-    order.updated_at = utcnow()
-    db.session.commit()
+def note_reservation(order: Order, reservation_id: str | None, state: str) -> bool:
+    """Record what product holds for this pending order; False if it is pending no more."""
+    values: dict[str, Any] = {"reservation_state": state}
+    if reservation_id is not None:
+        values["reservation_id"] = reservation_id
+    return states.note_while_pending(order, **values)
 
 
-def mark_confirmed(order: Order, note: str = "stock reserved and confirmed") -> None:
-    """pending → confirmed."""
-    order.status, order.reservation_state = CONFIRMED, "confirmed"
-    order.history.append(OrderStatusChange(status=CONFIRMED, note=note))
-    order.updated_at = utcnow()
-    db.session.commit()
+def begin_confirm(order: Order, reservation_id: str) -> bool:
+    """Record, before confirm is sent, that this order reached the confirm step; False (send
+    nothing then) if it is pending no more, e.g. a reconciler failed it meanwhile."""
+    return states.note_while_pending(order, reservation_id=reservation_id, reservation_state="held",
+                                     confirm_requested=True)
 
 
-def mark_failed(order: Order, code: str, message: str) -> None:
-    """pending → failed, with the reason; the idempotency key is given back for a retry."""
-    db.session.rollback()  # whatever the failure left half-written in this session
-    order.status, order.failure_code, order.failure_message = FAILED, code[:64], message[:500]
-    order.idempotency_key = None
-    order.history.append(OrderStatusChange(status=FAILED, note=f"{code}: {message}"[:500]))
-    order.updated_at = utcnow()
-    db.session.commit()
+def leave_for_reconciler(order: Order, state: str = "unknown") -> bool:
+    """An unanswered call left the order's reservation unknown: it stays pending, and the
+    reconciler asks product how it ended."""
+    return states.note_while_pending(order, reservation_state=state)
 
 
-def note_cart_cleared(order: Order, cleared: bool) -> None:
-    """Record whether the cart was emptied after the order was confirmed."""
-    order.cart_cleared = cleared
+def mark_confirmed(order: Order, note: str = "stock reserved and confirmed") -> bool:
+    """pending → confirmed; False if it was not pending."""
+    return states.transition(order, CONFIRMED, note)
+
+
+def mark_failed(order: Order, code: str, message: str, *, reservation_state: str | None = None) -> bool:
+    """pending → failed, with the reason; the idempotency key is given back for a retry.
+    False if it was not pending (a confirmed order never fails)."""
+    return states.transition(order, FAILED, message, failure_code=code,
+                             reservation_state=reservation_state)
+
+
+def note_cart_cleared(order: Order, cleared: bool, retry_at: datetime | None = None) -> None:
+    """Record whether the order's lines left the cart; if not, when the reconciler retries."""
+    order_id = order.id
+    db.session.rollback()
+    values: dict[str, Any] = ({"cart_cleared": True, "next_reconcile_at": None} if cleared
+                              else {"next_reconcile_at": retry_at or utcnow()})
+    db.session.execute(update(Order).where(Order.id == order_id, Order.status == CONFIRMED)
+                       .values(updated_at=Order.updated_at, **values)
+                       .execution_options(synchronize_session=False))
     db.session.commit()
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -41,7 +42,8 @@ class Order(db.Model):  # type: ignore[name-defined]
     """
 
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("user_id", "idempotency_key"),)
+    __table_args__ = (UniqueConstraint("user_id", "idempotency_key"),
+                      Index("ix_orders_status_next_reconcile_at", "status", "next_reconcile_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(String(64), unique=True)
@@ -51,11 +53,18 @@ class Order(db.Model):  # type: ignore[name-defined]
     total_cents: Mapped[int] = mapped_column(BigInteger)
     item_count: Mapped[int] = mapped_column(Integer)
     reservation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # none | held | confirmed | released | unknown (an unanswered call: the hold lapses on expiry)
+    # none | held | confirmed | released | expired | unknown (an unanswered call: the reconciler
+    # asks product by ref)
     reservation_state: Mapped[str] = mapped_column(String(16), default="none")
     failure_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     failure_message: Mapped[str | None] = mapped_column(String(500), nullable=True)
     cart_cleared: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set (guarded, while pending) just before confirm is sent: a hold found later for an order
+    # that got this far is confirmed by the reconciler, one that did not is released.
+    confirm_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The reconciler's lease and backoff: no instance looks at the order again before this.
+    next_reconcile_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    reconcile_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 

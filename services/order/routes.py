@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app, request
@@ -18,7 +19,7 @@ from services.order.schemas import (
     OrderSchema,
     PageArgsSchema,
 )
-from services.order.upstreams import CLIENT_KEY, ShopUpstreams
+from services.order.upstreams import CLIENT_KEY, TOKENS_KEY, ShopUpstreams
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders",
                 description="Checkout and order history of the signed-in user")
@@ -36,8 +37,11 @@ MAX_ID = 2**31 - 1
 @login_required
 def create_order(_body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Check out the cart: reserve stock, confirm it, empty the cart."""
-    upstreams = ShopUpstreams(current_app.extensions[CLIENT_KEY], request.headers["Authorization"])
-    order, created = checkout(current_principal().user_id, headers["idempotency_key"], upstreams)
+    user_id = current_principal().user_id
+    upstreams = ShopUpstreams(current_app.extensions[CLIENT_KEY], current_app.extensions[TOKENS_KEY],
+                              user_id, request.headers["Authorization"])
+    grace = timedelta(seconds=current_app.config["SETTINGS"].reconcile_grace_seconds)
+    order, created = checkout(user_id, headers["idempotency_key"], upstreams, grace=grace)
     return domain.order_view(order), 201 if created else 200
 
 

@@ -1,4 +1,6 @@
-"""Order's calls to cart and product, on the user's own bearer token.
+"""Order's calls to cart and product: the cart read on the shopper's own token, everything
+else (reservations, taking the order's lines out of the cart) on order's service token,
+acting for the order's user — so the reconciler can make the same calls with no shopper.
 
 Every call goes through the app's one ResilientClient; an upstream that cannot answer raises
 `UpstreamUnavailable` (503 `<service>_unavailable`) or `UpstreamTimedOut` (504), which reach
@@ -18,13 +20,12 @@ from services.common.client import (
     UpstreamResponse,
     build_client,
 )
-from services.common.errors import ApiError, Conflict
+from services.common.errors import ApiError, Conflict, DependencyUnavailable
+from services.common.service_identity import ServiceTokenSource, load_service_secret
 from services.order.config import OrderSettings
 
 CLIENT_KEY = "breakwater.client"
-
-# Reasons after which a request may or may not have been carried out by the upstream.
-UNCERTAIN_REASONS = frozenset({"timeout", "server_error", "connection_failed"})
+TOKENS_KEY = "order.service_tokens"
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,11 @@ class BadUpstreamResponse(ApiError):
 
 
 def order_client(settings: OrderSettings) -> ResilientClient:
-    """The app's one client, with cart and product found from the settings."""
+    """The app's one client, with auth, cart and product found from the settings."""
     return build_client(resilience=settings.resilience, registry_file=settings.registry_file, upstreams={
+        "auth": (settings.auth_url, UpstreamPolicy(
+            connect_timeout=settings.auth_connect_timeout, read_timeout=settings.auth_read_timeout,
+            max_concurrent=4)),
         "cart": (settings.cart_url, UpstreamPolicy(
             connect_timeout=settings.cart_connect_timeout, read_timeout=settings.cart_read_timeout,
             max_concurrent=settings.cart_max_concurrent)),
@@ -60,9 +64,18 @@ def order_client(settings: OrderSettings) -> ResilientClient:
     })
 
 
+def service_tokens(settings: OrderSettings, client: ResilientClient) -> ServiceTokenSource:
+    """Order's own token from auth, with the secret the settings name (or local mode made)."""
+    secret = load_service_secret("order", secret=settings.order_service_secret,
+                                 secret_file=settings.order_service_secret_file,
+                                 environment=settings.environment)
+    return ServiceTokenSource(client, "order", secret)
+
+
 def is_uncertain(error: Exception) -> bool:
-    """Whether a failed call may still have been carried out (so its effect must be undone)."""
-    return isinstance(error, UpstreamError) and error.reason in UNCERTAIN_REASONS
+    """Whether a failed call may still have been carried out (so its effect must be checked):
+    any attempt that may have reached the server counts, not only the last one."""
+    return isinstance(error, UpstreamError) and error.uncertain
 
 
 def _upstream_error(response: UpstreamResponse) -> dict[str, Any]:
@@ -74,16 +87,44 @@ def _upstream_error(response: UpstreamResponse) -> dict[str, Any]:
         return {}
 
 
-class ShopUpstreams:
-    """Cart and product as one checkout sees them: the calls, on behalf of one user."""
+@dataclass(frozen=True)
+class ReservationView:
+    """What product says of an order's reservation."""
 
-    def __init__(self, client: ResilientClient, authorization: str) -> None:
-        self.client = client
-        self.headers = {"Authorization": authorization, "Accept": "application/json"}
+    id: str
+    status: str  # held | confirmed | released | expired
+
+
+class ShopUpstreams:
+    """Cart and product as one order sees them: the calls, on behalf of its user."""
+
+    def __init__(self, client: ResilientClient, tokens: ServiceTokenSource, user_id: int,
+                 authorization: str | None = None) -> None:
+        self.client, self.tokens, self.user_id = client, tokens, user_id
+        self.authorization = authorization
+
+    def _as_service(self, service: str, method: str, path: str, **kwargs: Any) -> UpstreamResponse:
+        """A call on order's own token, acting for the user; a refused (401) token is fetched
+        anew once (it may have expired early, or auth's key rotated)."""
+        for attempt in (1, 2):
+            try:
+                headers = {**self.tokens.headers(self.user_id), "Accept": "application/json"}
+            except UpstreamError as exc:  # auth could not be asked: nothing reached `service`
+                raise DependencyUnavailable(
+                    f"order could not get its service token from auth ({exc.reason}); try again "
+                    "shortly", code="service_identity_unavailable",
+                    headers={FAILED_DEPENDENCY_HEADER: "auth"}) from exc
+            response = self.client.request(service, method, path, headers=headers, **kwargs)
+            if response.status == 401 and attempt == 1:
+                self.tokens.invalidate()
+                continue
+            return response
+        raise AssertionError("unreachable")
 
     def read_cart(self) -> list[CartItem]:
-        """The user's cart lines."""
-        response = self.client.request("cart", "GET", "/api/v1/cart", headers=self.headers)
+        """The user's cart lines (on the shopper's own token: only a shopper checks out)."""
+        headers = {"Authorization": self.authorization or "", "Accept": "application/json"}
+        response = self.client.request("cart", "GET", "/api/v1/cart", headers=headers)
         if response.status != 200:
             raise BadUpstreamResponse("cart", f"the cart service answered {response.status}")
         try:
@@ -95,14 +136,17 @@ class ShopUpstreams:
         except (ValueError, KeyError, TypeError) as exc:
             raise BadUpstreamResponse("cart", "the cart service sent a cart order cannot read") from exc
 
-    def clear_cart(self) -> bool:
-        """Empty the user's cart; whether it worked (a failure here never fails a checkout)."""
+    def remove_ordered_lines(self, order_ref: str, items: list[CartItem]) -> bool:
+        """Take exactly the order's lines out of the user's cart (once per order, however often
+        asked); whether cart confirmed it (a failure here never fails a checkout)."""
+        body = {"order_ref": order_ref,
+                "lines": [{"product_id": i.product_id, "quantity": i.quantity} for i in items]}
         try:
-            response = self.client.request("cart", "DELETE", "/api/v1/cart", headers=self.headers,
-                                           idempotent=True)
-        except UpstreamError:
+            response = self._as_service("cart", "POST", "/api/v1/cart/removals", json=body,
+                                        idempotent=True)
+        except ApiError:
             return False
-        return response.status in (200, 204)
+        return response.status == 200
 
     def reserve(self, order_ref: str, items: list[CartItem], *,
                 timeout: tuple[float, float] | None = None) -> str:
@@ -113,9 +157,8 @@ class ShopUpstreams:
         """
         body = {"order_ref": order_ref,
                 "lines": [{"product_id": i.product_id, "quantity": i.quantity} for i in items]}
-        response = self.client.request("product", "POST", "/api/v1/reservations",
-                                       headers=self.headers, json=body, idempotent=True,
-                                       timeout=timeout)
+        response = self._as_service("product", "POST", "/api/v1/reservations", json=body,
+                                    idempotent=True, timeout=timeout)
         if response.status in (200, 201):
             try:
                 return str(response.json()["id"])
@@ -131,9 +174,8 @@ class ShopUpstreams:
 
     def confirm(self, reservation_id: str) -> None:
         """Turn the hold into a sale; 409 if product refuses (the hold expired or was released)."""
-        response = self.client.request("product", "POST",
-                                       f"/api/v1/reservations/{reservation_id}/confirm",
-                                       headers=self.headers, idempotent=True)
+        response = self._as_service("product", "POST", f"/api/v1/reservations/{reservation_id}/confirm",
+                                    idempotent=True)
         if response.status != 200:
             error = _upstream_error(response)
             raise Conflict(
@@ -143,26 +185,59 @@ class ShopUpstreams:
             )
 
     def release(self, reservation_id: str) -> str:
-        """Give the held stock back: `released`, `confirmed` (too late: it was sold) or `unknown`."""
+        """Give the held stock back: how the reservation ended — `released`, `expired`,
+        `confirmed` (too late: it was sold), `absent`, or `unknown` (no answer)."""
         try:
-            response = self.client.request("product", "POST",
-                                           f"/api/v1/reservations/{reservation_id}/release",
-                                           headers=self.headers, idempotent=True)
-        except UpstreamError:
+            response = self._as_service("product", "POST",
+                                        f"/api/v1/reservations/{reservation_id}/release",
+                                        idempotent=True)
+        except ApiError:
             return "unknown"
-        if response.status in (200, 204):
-            return "released"
+        if response.status == 200:
+            status = _status_of(response)
+            return status if status in ("released", "expired") else "unknown"
         if response.status == 404:
-            return "released"  # nothing is held under that id
-        body_text = response.data.decode("utf-8", "replace").lower()
-        return "confirmed" if "confirmed" in body_text else "unknown"
+            return "absent"
+        if response.status == 409 and _upstream_error(response).get("code") == "reservation_confirmed":
+            return "confirmed"
+        return "unknown"
 
-    def release_by_ref(self, order_ref: str, items: list[CartItem]) -> str:
-        """Undo a reservation whose answer never came: ask for it again by ref, then release it."""
+    def reservation_by_ref(self, order_ref: str) -> ReservationView | None:
+        """The order's reservation as product has it now; None when product has none."""
+        response = self._as_service("product", "GET", f"/api/v1/reservations/by-ref/{order_ref}")
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise BadUpstreamResponse("product", f"the product service answered {response.status} "
+                                                 "to a reservation look-up")
+        status = _status_of(response)
         try:
-            reservation_id = self.reserve(order_ref, items)
-        except Conflict:
-            return "released"  # product holds nothing for this ref and could not make it now
-        except (UpstreamError, BadUpstreamResponse):
+            reservation_id = str(response.json()["id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadUpstreamResponse("product", "the product service sent a reservation without "
+                                                 "an id") from exc
+        if status not in ("held", "confirmed", "released", "expired"):
+            raise BadUpstreamResponse("product", f"the product service sent a reservation in an "
+                                                 f"unknown state {status!r}")
+        return ReservationView(reservation_id, status)
+
+    def release_by_ref(self, order_ref: str) -> str:
+        """Undo a reservation whose answer never came: find it by ref and release it; how it
+        ended (`absent` when product never made it), `unknown` when product cannot say."""
+        try:
+            reservation = self.reservation_by_ref(order_ref)
+        except ApiError:
             return "unknown"
-        return self.release(reservation_id)
+        if reservation is None:
+            return "absent"
+        if reservation.status != "held":
+            return reservation.status
+        return self.release(reservation.id)
+
+
+def _status_of(response: UpstreamResponse) -> str:
+    try:
+        body = response.json()
+        return str(body.get("status", "")) if isinstance(body, dict) else ""
+    except ValueError:
+        return ""

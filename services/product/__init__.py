@@ -21,6 +21,7 @@ from services.product.routes import (
     products_v2_blp,
     reservations_blp,
 )
+from services.product.sweeper import start_hold_sweeper
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -47,4 +48,5 @@ def create_app(
             flask_migrate.upgrade()
             # No pooled connection may outlive the migration into forked gunicorn workers.
             db.engine.dispose()
+    start_hold_sweeper(app, settings, clock)
     return app

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.common.errors import ApiError, Conflict, InvalidField, NotFound
@@ -71,12 +71,20 @@ def _merge_lines(lines: list[tuple[int, int]]) -> dict[int, int]:
     return dict(sorted(merged.items()))
 
 
+class HoldLimit(Conflict):
+    """The user would hold more units than one user may hold at once; nothing was reserved."""
+
+    code = "hold_limit"
+
+
 def reserve_stock(
-    *, user_id: int, order_ref: str, lines: list[tuple[int, int]], ttl_seconds: int, now: datetime
+    *, user_id: int, order_ref: str, lines: list[tuple[int, int]], ttl_seconds: int, now: datetime,
+    max_held_units: int = 0,
 ) -> tuple[Reservation, bool]:
     """Hold every line for `order_ref`, or nothing; returns the reservation and whether it is new.
 
-    A retry with the same reference returns the existing reservation unchanged.
+    A retry with the same reference returns the existing reservation unchanged. With
+    `max_held_units`, the user's unexpired holds plus this one may not exceed it (409).
     """
     release_expired_holds(now)
     wanted = _merge_lines(lines)
@@ -86,7 +94,8 @@ def reserve_stock(
     _check_products_exist(wanted)
     try:
         reservation = _with_retries(
-            lambda: _take_units(user_id, order_ref, wanted, now + timedelta(seconds=ttl_seconds), now)
+            lambda: _take_units(user_id, order_ref, wanted, now + timedelta(seconds=ttl_seconds), now,
+                                max_held_units)
         )
     except IntegrityError:  # a concurrent request with the same reference won the insert
         db.session.rollback()
@@ -98,7 +107,8 @@ def reserve_stock(
 
 
 def _take_units(
-    user_id: int, order_ref: str, wanted: dict[int, int], expires_at: datetime, now: datetime
+    user_id: int, order_ref: str, wanted: dict[int, int], expires_at: datetime, now: datetime,
+    max_held_units: int,
 ) -> Reservation:
     reservation = Reservation(
         order_ref=order_ref, user_id=user_id, status=HELD, expires_at=expires_at,
@@ -106,6 +116,8 @@ def _take_units(
     )
     db.session.add(reservation)
     db.session.flush()  # the first statement writes, so SQLite takes its write lock at once
+    if max_held_units:
+        _check_hold_limit(user_id, sum(wanted.values()), max_held_units, now)
     for product_id, quantity in wanted.items():
         taken = db.session.execute(
             update(Product)
@@ -122,6 +134,41 @@ def _take_units(
     )
     db.session.commit()
     return reservation
+
+
+def held_units_of(user_id: int, now: datetime) -> int:
+    """Units the user holds now in unconfirmed, unexpired reservations."""
+    return int(db.session.scalar(
+        select(func.coalesce(func.sum(ReservationLine.quantity), 0))
+        .join(Reservation, Reservation.id == ReservationLine.reservation_id)
+        .where(Reservation.user_id == user_id, Reservation.status == HELD, Reservation.expires_at > now)
+    ) or 0)
+
+
+def stock_accounting(product: Product, now: datetime) -> dict[str, int]:
+    """Where a product's units are: `available`, `held` by unexpired holds, `sold` (confirmed),
+    and `expired_held` (lapsed holds the sweeper has not returned yet)."""
+    rows = db.session.execute(
+        select(Reservation.status, Reservation.expires_at > now, func.sum(ReservationLine.quantity))
+        .join(Reservation, Reservation.id == ReservationLine.reservation_id)
+        .where(ReservationLine.product_id == product.id,
+               Reservation.status.in_((HELD, CONFIRMED)))
+        .group_by(Reservation.status, Reservation.expires_at > now)).all()
+    held = sum(int(units) for status, live, units in rows if status == HELD and live)
+    lapsed = sum(int(units) for status, live, units in rows if status == HELD and not live)
+    sold = sum(int(units) for status, _live, units in rows if status == CONFIRMED)
+    return {"product_id": product.id, "available": product.available, "held": held,
+            "expired_held": lapsed, "sold": sold}
+
+
+def _check_hold_limit(user_id: int, wanted_units: int, max_held_units: int, now: datetime) -> None:
+    held = held_units_of(user_id, now)
+    if held + wanted_units > max_held_units:
+        db.session.rollback()
+        raise HoldLimit(
+            f"one user may hold at most {max_held_units} units at once; confirm or release "
+            "earlier checkouts first", details={"held": held, "requested": wanted_units,
+                                                "max_held_units": max_held_units})
 
 
 def _shortage(wanted: dict[int, int], failed_product: int) -> InsufficientStock:
@@ -179,6 +226,19 @@ def find_reservation(reservation_id: int, user_id: int) -> Reservation:
     if reservation is None or reservation.user_id != user_id:
         raise NotFound(f"no reservation {reservation_id}", code="reservation_not_found",
                        details={"reservation_id": reservation_id})
+    return reservation
+
+
+def reservation_by_ref(order_ref: str, user_id: int, now: datetime) -> Reservation:
+    """The user's reservation for `order_ref`, an expired hold reported (and returned) as such;
+    `NotFound` when product holds nothing under that reference for this user."""
+    reservation = _by_order_ref(order_ref)
+    if reservation is None or reservation.user_id != user_id:
+        raise NotFound(f"no reservation for order {order_ref}", code="reservation_not_found",
+                       details={"order_ref": order_ref})
+    if reservation.status == HELD and reservation.expires_at <= now:
+        _end_hold(reservation.id, EXPIRED, now)
+        reservation = find_reservation(reservation.id, user_id)
     return reservation
 
 

@@ -4,13 +4,15 @@ Who may call what:
 - reading the catalog is open;
 - creating products needs an admin token (401, 403), except on the standalone development
   service on loopback (see `services.product.catalog_access`);
-- reservations need a valid token: the order service calls them on behalf of the user whose
-  token it forwards; the user id is recorded, and only that user can see, confirm or release
-  the reservation (anyone else gets 404, so ids reveal nothing).
+- reservations accept only the order service's own token (`services.common.service_identity`;
+  a shopper's token gets 403), acting for the user named in `X-Breakwater-Acting-User`; the
+  user id is recorded, and a reservation is found, confirmed or released only for that user
+  (anyone else gets 404, so ids reveal nothing). One user may hold only so many units at once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,12 +21,14 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from services.common.app import FORM_TYPES, JSON_TYPES, accepts
-from services.common.tokens import current_principal, login_required
+from services.common.errors import NotFound
+from services.common.service_identity import acting_user_id, service_required
 from services.product import domain, reservations
 from services.product.catalog_access import catalog_writer_required
 from services.product.config import ProductSettings
 from services.product.models import Product, Reservation
 from services.product.schemas import (
+    ORDER_REF_PATTERN,
     CursorArgsSchema,
     LegacyProductCreateSchema,
     PageArgsSchema,
@@ -35,11 +39,14 @@ from services.product.schemas import (
     ProductV2Schema,
     ReservationSchema,
     ReserveSchema,
+    StockSchema,
     encode_cursor,
 )
 
 CLOCK_KEY = "product.clock"
 BEARER = [{"bearerAuth": []}]
+ORDER_SERVICE = "order"
+ORDER_REF = re.compile(ORDER_REF_PATTERN)
 
 
 class JsonOrFormBlueprint(Blueprint):
@@ -132,6 +139,14 @@ def get_product(id_or_slug: str) -> Product:
     return domain.find_product(id_or_slug)
 
 
+@products_blp.get("/<string:id_or_slug>/stock")
+@products_blp.response(200, StockSchema)
+@products_blp.alt_response(404, description="no such product")
+def get_stock(id_or_slug: str) -> dict[str, int]:
+    """Where the product's units are: available, held, sold (an audit's view of the shelf)."""
+    return reservations.stock_accounting(domain.find_product(id_or_slug), _now())
+
+
 @products_v2_blp.get("")
 @products_v2_blp.arguments(CursorArgsSchema, location="query")
 @products_v2_blp.response(200, ProductCursorPageSchema)
@@ -152,52 +167,66 @@ def get_product_v2(id_or_slug: str) -> Product:
 
 
 @reservations_blp.post("")
-@login_required
+@service_required(ORDER_SERVICE)
 @reservations_blp.arguments(ReserveSchema)
 @reservations_blp.response(201, ReservationSchema, description="units held")
 @reservations_blp.alt_response(200, schema=ReservationSchema, description="the same order_ref again")
-@reservations_blp.alt_response(401, description="no valid access token")
+@reservations_blp.alt_response(401, description="no valid service token")
+@reservations_blp.alt_response(403, description="not the order service (a shopper's token)")
 @reservations_blp.alt_response(409, description="insufficient_stock, or order_ref reused")
 @reservations_blp.doc(security=BEARER)
 def reserve(fields: dict[str, Any]) -> tuple[Reservation, int]:
     """Hold all lines for one order, or none (409 `insufficient_stock` says what is short)."""
     reservation, created = reservations.reserve_stock(
-        user_id=current_principal().user_id,
+        user_id=acting_user_id(),
         order_ref=fields["order_ref"],
         lines=[(line["product_id"], line["quantity"]) for line in fields["lines"]],
-        ttl_seconds=_settings().reservation_ttl_seconds,
+        ttl_seconds=_settings().hold_ttl_seconds,
         now=_now(),
+        max_held_units=_settings().max_held_units_per_user,
     )
     return reservation, 201 if created else 200
 
 
+@reservations_blp.get("/by-ref/<string:order_ref>")
+@service_required(ORDER_SERVICE)
+@reservations_blp.response(200, ReservationSchema)
+@reservations_blp.alt_response(404, description="nothing is held or sold under this reference")
+@reservations_blp.doc(security=BEARER)
+def get_reservation_by_ref(order_ref: str) -> Reservation:
+    """The reservation of one order, by its reference (an expired hold reads `expired`)."""
+    if len(order_ref) > 64 or not ORDER_REF.fullmatch(order_ref):
+        raise NotFound(f"no reservation for order {order_ref[:64]}", code="reservation_not_found")
+    return reservations.reservation_by_ref(order_ref, acting_user_id(), _now())
+
+
 @reservations_blp.get("/<int:reservation_id>")
-@login_required
+@service_required(ORDER_SERVICE)
 @reservations_blp.response(200, ReservationSchema)
 @reservations_blp.alt_response(404, description="no such reservation of yours")
 @reservations_blp.doc(security=BEARER)
 def get_reservation(reservation_id: int) -> Reservation:
     """One of the caller's reservations."""
-    return reservations.find_reservation(reservation_id, current_principal().user_id)
+    return reservations.find_reservation(reservation_id, acting_user_id())
 
 
 @reservations_blp.post("/<int:reservation_id>/confirm")
-@login_required
+@service_required(ORDER_SERVICE)
 @reservations_blp.response(200, ReservationSchema)
 @reservations_blp.alt_response(404, description="no such reservation of yours")
 @reservations_blp.alt_response(409, description="released or expired")
 @reservations_blp.doc(security=BEARER)
 def confirm(reservation_id: int) -> Reservation:
     """Turn the hold into a sale (idempotent)."""
-    return reservations.confirm_reservation(reservation_id, current_principal().user_id, _now())
+    return reservations.confirm_reservation(reservation_id, acting_user_id(), _now())
 
 
 @reservations_blp.post("/<int:reservation_id>/release")
-@login_required
+@service_required(ORDER_SERVICE)
 @reservations_blp.response(200, ReservationSchema)
 @reservations_blp.alt_response(404, description="no such reservation of yours")
 @reservations_blp.alt_response(409, description="already confirmed")
 @reservations_blp.doc(security=BEARER)
 def release(reservation_id: int) -> Reservation:
     """Give the held units back (idempotent)."""
-    return reservations.release_reservation(reservation_id, current_principal().user_id, _now())
+    return reservations.release_reservation(reservation_id, acting_user_id(), _now())

@@ -255,3 +255,15 @@ class ReservationSchema(Schema):
     expires_at = fields.DateTime(required=True)
     created_at = fields.DateTime(required=True)
     lines = fields.List(fields.Nested(ReservationLineSchema), required=True)
+
+
+class StockSchema(Schema):
+    """Where a product's units are: available + held + expired_held + sold is what it was
+    stocked with."""
+
+    product_id = fields.Integer(required=True)
+    available = fields.Integer(required=True, metadata={"description": "on the shelf (the product's `stock`)"})
+    held = fields.Integer(required=True, metadata={"description": "in unconfirmed, unexpired holds"})
+    expired_held = fields.Integer(required=True, metadata={
+        "description": "in holds past their expiry the sweeper has not returned yet"})
+    sold = fields.Integer(required=True, metadata={"description": "in confirmed reservations"})

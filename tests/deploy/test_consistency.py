@@ -53,6 +53,7 @@ DEFAULT_OK = {
     "token_jwks_file": "verifiers read the public key file; auth's key set is rotated as "
                        "docs/KEY_ROTATION.md says for containers",
     "token_jwks_endpoint": "the same: the public key file, not a call outside Toxiproxy",
+    "order_service_secret_file": "the secret is set itself (BREAKWATER_ORDER_SERVICE_SECRET)",
 }
 # Set in compose by the entry point, not the file: one value per replica of a scaled service.
 COMPOSE_DERIVED = {"instance_id": "entrypoint.sh serve: <service>-<container hostname>"}

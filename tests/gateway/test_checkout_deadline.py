@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from services.auth import create_app as create_auth_app
 from services.cart import create_app as create_cart_app
 from services.order import create_app as create_order_app
 from tests.gateway.fakes import timed
@@ -23,13 +24,18 @@ BUDGET = 2.0
 
 @pytest.fixture
 def order_url(tmp_path: Path, keypair: tuple[str, str]) -> Iterator[tuple[str, UpstreamServer, object]]:
-    """Order served on a free port, with a real cart and a fake product whose reservations hang."""
+    """Order served on a free port, with a real cart, a real auth (order's service token) and
+    a fake product whose reservations hang."""
+    from services.auth.models import db as auth_db
     from services.cart.models import db as cart_db
     from services.order.models import db as order_db
 
     product = FakeProduct()
     product.add(1, "Blue Mug", 1250, stock=10)
-    with UpstreamServer(product.app) as product_server:
+    auth_app = create_auth_app({"database_url": f"sqlite:///{tmp_path / 'auth.db'}",
+                                "token_private_key": keypair[0], "auto_migrate": True,
+                                "password_hash_method": "scrypt:1024:8:1", "testing": True})
+    with UpstreamServer(product.app) as product_server, UpstreamServer(auth_app) as auth_server:
         product_server.fault(r"POST /api/v1/reservations.*", "slow", delay=30)
         cart_app = create_cart_app({
             "database_url": f"sqlite:///{tmp_path / 'cart.db'}", "token_public_key": keypair[1],
@@ -39,7 +45,8 @@ def order_url(tmp_path: Path, keypair: tuple[str, str]) -> Iterator[tuple[str, U
             order_app = create_order_app({
                 "database_url": f"sqlite:///{tmp_path / 'order.db'}", "token_public_key": keypair[1],
                 "auto_migrate": True, "cart_url": cart_server.url, "product_url": product_server.url,
-                "cart_read_timeout": 10.0, "product_read_timeout": 10.0, "testing": True})
+                "cart_read_timeout": 10.0, "product_read_timeout": 10.0, "testing": True,
+                "auth_url": auth_server.url, "reconciler": False})
             with UpstreamServer(order_app) as order_server:
                 yield order_server.url, cart_app, order_app
             for app, db in ((order_app, order_db), (cart_app, cart_db)):
@@ -47,6 +54,9 @@ def order_url(tmp_path: Path, keypair: tuple[str, str]) -> Iterator[tuple[str, U
                 with app.app_context():
                     db.session.remove()
                     db.engine.dispose()
+        with auth_app.app_context():
+            auth_db.session.remove()
+            auth_db.engine.dispose()
 
 
 def test_order_answers_within_the_gateways_checkout_budget_and_is_not_blamed(

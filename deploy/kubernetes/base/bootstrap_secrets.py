@@ -3,7 +3,8 @@
 - `token-keys`: a fresh Ed25519 pair, `token_ed25519.pem` (auth signs) and
   `token_ed25519.pub.pem` (every verifier mounts only this key);
 - `<service>-db` for auth, product, cart and order: `username`, `password` (random),
-  `database` and the SQLAlchemy `url` the service reads.
+  `database` and the SQLAlchemy `url` the service reads;
+- `service-identity`: `order`, the secret order shares with auth for its service token.
 
 An existing Secret is never changed, so Secrets created beforehand (real ones, from a vault)
 win and a re-run is harmless. It talks to the API server with the pod's service-account
@@ -27,6 +28,7 @@ from services.common.tokens import generate_keypair
 
 ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 TOKEN_KEYS = "token-keys"
+SERVICE_IDENTITY = "service-identity"
 PRIVATE_KEY, PUBLIC_KEY = "token_ed25519.pem", "token_ed25519.pub.pem"
 # service -> (database and user name, host of its MySQL Service)
 DATABASES = {
@@ -48,7 +50,8 @@ def desired_secrets(
 ) -> list[dict[str, Any]]:
     """Every Secret the stack needs, freshly generated (only missing ones get created)."""
     private_pem, public_pem = make_keypair()
-    documents = [_secret(TOKEN_KEYS, {PRIVATE_KEY: private_pem, PUBLIC_KEY: public_pem})]
+    documents = [_secret(TOKEN_KEYS, {PRIVATE_KEY: private_pem, PUBLIC_KEY: public_pem}),
+                 _secret(SERVICE_IDENTITY, {"order": make_password()})]
     for service, (name, host) in DATABASES.items():
         password = make_password()
         documents.append(_secret(f"{service}-db", {

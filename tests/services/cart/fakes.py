@@ -113,6 +113,7 @@ class FakeProduct:
     def __init__(self) -> None:
         self.products: dict[int, dict[str, Any]] = {}
         self.reservations: dict[int, dict[str, Any]] = {}
+        self.acting_users: list[str] = []  # X-Breakwater-Acting-User of each reservation call
         self.lock = threading.Lock()
         self.app = self._build()
 
@@ -128,6 +129,15 @@ class FakeProduct:
     def with_status(self, status: str) -> list[dict[str, Any]]:
         """The reservations in this status."""
         return [r for r in self.reservations.values() if r["status"] == status]
+
+    def expire(self, reservation_id: int) -> None:
+        """Let a hold lapse, as product's sweeper would: its units come back."""
+        with self.lock:
+            reservation = self.reservations[reservation_id]
+            assert reservation["status"] == "held"
+            for line in reservation["lines"]:
+                self.products[line["product_id"]]["stock"] += line["quantity"]
+            reservation["status"] = "expired"
 
     def _body(self, product: dict[str, Any]) -> dict[str, Any]:
         cents = product["price_cents"]
@@ -149,6 +159,25 @@ class FakeProduct:
                 return error(401, "missing_token")
             product = self.products.get(product_id)
             return self._body(product) if product else error(404, "product_not_found")
+
+        @app.before_request
+        def service_calls_only() -> Any:
+            # Order's reservation calls carry its service token and the user it acts for.
+            if request.path.startswith("/api/v1/reservations"):
+                acting = request.headers.get("X-Breakwater-Acting-User")
+                if not acting or not request.headers.get("Authorization", "").startswith("Bearer "):
+                    return error(400, "acting_user_required")
+                with self.lock:
+                    self.acting_users.append(acting)
+            return None
+
+        @app.get("/api/v1/reservations/by-ref/<order_ref>")
+        def by_ref(order_ref: str) -> Any:
+            with self.lock:
+                for existing in self.reservations.values():
+                    if existing["order_ref"] == order_ref:
+                        return existing, 200
+            return error(404, "reservation_not_found")
 
         @app.post("/api/v1/reservations")
         def reserve() -> Any:

@@ -174,4 +174,5 @@ def test_readiness_is_the_database_only(client: FlaskClient) -> None:
 
 def test_the_openapi_document_lists_the_cart_api(client: FlaskClient) -> None:
     paths = client.get("/openapi.json").json["paths"]
-    assert set(paths) == {"/api/v1/cart", "/api/v1/cart/items", "/api/v1/cart/items/{product_id}"}
+    assert set(paths) == {"/api/v1/cart", "/api/v1/cart/items", "/api/v1/cart/items/{product_id}",
+                          "/api/v1/cart/removals"}

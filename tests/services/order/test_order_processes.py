@@ -21,13 +21,14 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def shop(key_files: tuple[Path, Path],
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningProcess]]:
-    """Product, cart and order processes, wired to each other."""
+    """Auth, product, cart and order processes, wired to each other (auth issues order's
+    service token; the secret is local mode's, generated in the shared var folder)."""
     folder = tmp_path_factory.mktemp("order-stack")
-    env = process_env(key_files, folder)
-    with running("product", env, folder) as product, \
+    env = process_env(key_files, folder, AUTH_TOKEN_PRIVATE_KEY_FILE=str(key_files[0]))
+    with running("auth", env, folder) as auth, running("product", env, folder) as product, \
             running("cart", {**env, "CART_PRODUCT_URL": product.url}, folder) as cart, \
-            running("order", {**env, "ORDER_CART_URL": cart.url, "ORDER_PRODUCT_URL": product.url},
-                    folder) as order:
+            running("order", {**env, "ORDER_CART_URL": cart.url, "ORDER_PRODUCT_URL": product.url,
+                              "ORDER_AUTH_URL": auth.url}, folder) as order:
         yield {"product": product, "cart": cart, "order": order}
 
 
@@ -96,13 +97,14 @@ def test_insufficient_stock_at_the_real_product_holds_nothing(
 
 def test_product_then_cart_going_down_during_checkout(
         key_files: tuple[Path, Path], tmp_path: Path, auth_header: Callable[..., dict]) -> None:
-    env = process_env(key_files, tmp_path)
+    env = process_env(key_files, tmp_path, AUTH_TOKEN_PRIVATE_KEY_FILE=str(key_files[0]))
     product_port = free_port()
     headers = auth_header(204)
-    with running("product", env, tmp_path, port=product_port) as product, \
+    with running("auth", env, tmp_path) as auth, \
+            running("product", env, tmp_path, port=product_port) as product, \
             running("cart", {**env, "CART_PRODUCT_URL": product.url}, tmp_path) as cart, \
-            running("order", {**env, "ORDER_CART_URL": cart.url, "ORDER_PRODUCT_URL": product.url},
-                    tmp_path) as order:
+            running("order", {**env, "ORDER_CART_URL": cart.url, "ORDER_PRODUCT_URL": product.url,
+                              "ORDER_AUTH_URL": auth.url}, tmp_path) as order:
         cup = new_product(product.url, "proc-cup", "5.00", 6)
         add(cart.url, headers, cup, 2)
         product.stop()

@@ -45,7 +45,8 @@ def make_app(
     url = database_url_for("product")
 
     def make(**overrides: object) -> Flask:
-        config = {"database_url": url, "token_public_key_file": str(key_files[1]), "testing": True}
+        config = {"database_url": url, "token_public_key_file": str(key_files[1]), "testing": True,
+                  "hold_sweep_interval_seconds": 0}
         app = create_app({**config, **overrides}, clock=clock)
         with app.app_context():
             flask_migrate.upgrade()
@@ -57,6 +58,13 @@ def make_app(
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture
+def auth_header(service_header: Callable[..., dict[str, str]]) -> Callable[..., dict[str, str]]:
+    """Reservations take only the order service's token: `auth_header(user_id)` here is order
+    acting for that user (a shopper's own token is refused, see test_service_identity.py)."""
+    return service_header
 
 
 @pytest.fixture
