@@ -53,9 +53,10 @@ def test_the_acting_user_must_be_named(client, add_product, service_header, acti
     assert response.json["error"]["code"] == "acting_user_required"
 
 
-def test_one_user_may_hold_only_so_many_units(make_app, service_header):
+def test_one_user_may_hold_only_so_many_units(make_app, service_header, admin_header):
     client = make_app(max_held_units_per_user=5).test_client()
-    client.post("/api/v1/products", json={"name": "W", "slug": "w", "price": "1", "stock": 100})
+    client.post("/api/v1/products", json={"name": "W", "slug": "w", "price": "1", "stock": 100},
+                headers=admin_header)
 
     def reserve(ref: str, quantity: int, user: int = 1):  # noqa: ANN202
         body = {"order_ref": ref, "lines": [{"product_id": 1, "quantity": quantity}]}
@@ -102,7 +103,8 @@ def test_the_sweeper_returns_expired_holds_without_any_reserve(app, client, add_
 
 
 @SQLITE_ONLY
-def test_the_sweeper_runs_by_itself_in_the_service(database_url_for, key_files, service_header):
+def test_the_sweeper_runs_by_itself_in_the_service(database_url_for, key_files, service_header,
+                                                   admin_header):
     from datetime import timedelta
 
     import flask_migrate
@@ -119,7 +121,9 @@ def test_the_sweeper_runs_by_itself_in_the_service(database_url_for, key_files, 
         with app.app_context():
             flask_migrate.upgrade()
         client = app.test_client()
-        client.post("/api/v1/products", json={"name": "W", "slug": "w", "price": "1", "stock": 4})
+        created = client.post("/api/v1/products", headers=admin_header,
+                              json={"name": "W", "slug": "w", "price": "1", "stock": 4})
+        assert created.status_code == 201, created.json
         body = {"order_ref": "o-1", "lines": [{"product_id": 1, "quantity": 4}]}
         assert client.post("/api/v1/reservations", json=body,
                            headers=service_header(1)).status_code == 201
