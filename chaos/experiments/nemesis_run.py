@@ -93,7 +93,8 @@ def run_nemesis(experiment: Experiment, stack: LocalStack, run_dir: Path, *, see
     progress.phase("preparing shoppers")
     info = stack.info()
     tokens = stack.tokens(int(options["shoppers"]), log=log)
-    sale = integrity.prepare_sale(info, int(options["stock"]), log=log)
+    sale = integrity.prepare_sale(info, int(options["stock"]), admin_token=stack.admin_token(),
+                                  log=log)
     plans = shopping_plans(tokens, seed=seed, purchases=int(options["purchases"]),
                            spread=schedule.params.duration,
                            max_quantity=int(options["max_quantity"]))
