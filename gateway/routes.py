@@ -52,13 +52,16 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
+    # Service-only endpoints (service credentials, an order's cart lines, stock reservations)
+    # are called between services, never from outside: the edge refuses them.
+    Route("/api/v1/auth/service-token", "", "internal"),
+    Route("/api/v1/cart/removals", "", "internal"),
     # A login is not repeatable: a replay would count twice against the account's limits.
     Route("/api/v1/auth/login", "auth", "auth_login", rate_limited=True, exact=True, admission=8),
     Route("/api/v1/auth", "auth", "auth", admission=8),
     Route("/api/v1/users", "auth", "users", protected=True, admission=8),
     Route("/register", "auth", "register_page", exact=True, admission=4),
     Route("/.well-known/jwks.json", "auth", "jwks", exact=True, admission=4),
-    # Stock reservations are order -> product only: never reachable from outside.
     Route("/api/v1/reservations", "", "internal"),
     Route("/api/v1/products", "product", "products", stale_fallback=True, admission=40),
     Route("/api/v2/products", "product", "products_v2", stale_fallback=True, admission=16),

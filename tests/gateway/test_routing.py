@@ -56,6 +56,19 @@ def test_unknown_routes_are_json_404(start_gateway, upstreams, path):
     assert sum(len(fake.seen) for fake in upstreams.values()) == 0
 
 
+@pytest.mark.parametrize(("path", "upstream"), [
+    ("/api/v1/auth/service-token", "auth"),     # a service's client credentials
+    ("/api/v1/cart/removals", "cart"),          # order takes an order's lines out of a cart
+    ("/api/v1/reservations/by-ref/o-1", "product"),
+])
+def test_service_only_endpoints_are_not_exposed(start_gateway, upstreams, bearer, path, upstream):
+    gateway = start_gateway()
+    response = gateway.post(path, headers=bearer, json={"client_id": "order", "client_secret": "x"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert upstreams[upstream].seen == []
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_internal_reservation_routes_are_not_exposed(start_gateway, upstreams, bearer, method):
     gateway = start_gateway()
