@@ -13,14 +13,13 @@ import contextlib
 import re
 import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import requests
 
-from local_stack import cgroups, commands, databases, keeper, limits
+from local_stack import cgroups, commands, databases, keeper, limits, migrations
 from local_stack.options import (  # noqa: F401 - the supervisor's public names
     DownReport,
     StackError,
@@ -153,7 +152,8 @@ class Supervisor:
         state.save()
 
         toxiproxy = self._start_toxiproxy(state, plan, base_env)
-        self._migrate(options, base_env)
+        migrations.migrate_all(options, base_env, self.var, self.logs_dir, self.progress,
+                               tail_lines=TAIL_LINES)
 
         used: set[int] = set()
         with self.progress.step("fault proxy listeners") as step:
@@ -257,42 +257,6 @@ class Supervisor:
             state.save()
             step.update(state.toxiproxy_url)
         return instance
-
-    def _migrate(self, options: StackOptions, base_env: dict[str, str]) -> None:
-        with self.progress.step("databases and migrations") as step:
-            running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
-            for service in commands.SERVICES:
-                url = databases.database_url(options.db, service, self.var)
-                try:
-                    databases.ensure_database(url)
-                except databases.DatabaseError as exc:
-                    raise StackError(f"{service}: {exc}") from None
-                env = commands.migrate_environment(base_env, service, url)
-                env.update(options.env.get(service, {}))
-                log = self.logs_dir / f"migrate-{service}.log"
-                with open(log, "wb") as handle:
-                    running[service] = (subprocess.Popen(
-                        commands.migrate_command(service), cwd=project_root(), env=env,
-                        stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                    ), log)
-            done = 0
-            try:
-                for service, (process, log) in running.items():
-                    try:
-                        code = process.wait(timeout=180)
-                    except subprocess.TimeoutExpired:
-                        code = None
-                    if code != 0:
-                        why = "timed out" if code is None else f"failed (exit {code})"
-                        raise StartupError(f"the migrations of {service} {why}",
-                                           f"migrate-{service}", log_tail(log, TAIL_LINES))
-                    done += 1
-                    step.update(f"{done}/{len(running)}")
-            finally:
-                for process, _ in running.values():
-                    if process.poll() is None:
-                        process.kill()
-                        process.wait()
 
     def _pick(self, pick: Callable[[], int], used: set[int]) -> int:
         for _ in range(20):
