@@ -8,7 +8,9 @@ LOCK   := requirements.lock
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed-test
 TOOLS_STAMP := $(VENV)/.installed-tools
-PYTEST_ARGS ?=
+# Three test processes: most of the suite's time is spent waiting on real processes it started
+# (PYTEST_ARGS='-n 0' runs it in one).
+PYTEST_ARGS ?= -n 3
 
 DEMO_ARGS ?=
 BENCH_ARGS ?=
