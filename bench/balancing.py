@@ -10,7 +10,6 @@ by threads. Prints a Markdown table: throughput, p50/p99 and the share served by
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,15 +22,10 @@ from typing import Any
 
 import urllib3
 
+from bench.anchors import free_port
 from services.common.client import ResilientClient, UpstreamPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(args: list[str], env: dict[str, str] | None, url: str) -> subprocess.Popen:
@@ -54,7 +48,7 @@ def start_upstream(
     delay_ms: float = 0.0, name: str = "upstream", threads: int = 8
 ) -> tuple[subprocess.Popen, str]:
     """A gunicorn gthread upstream (1 worker) on a free port, and its base URL."""
-    port = _free_port()
+    port = free_port()
     app = f"bench.responder:make_upstream(delay_ms={delay_ms}, name={name!r})"
     args = [
         sys.executable,

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from bench.harness import pinned
+from bench.anchors import start_on_free_port, stop  # noqa: F401 - stop: the anchor's own
 
 
 class HaproxyMissing(RuntimeError):
@@ -59,20 +57,6 @@ def config(listen_port: int, upstream_port: int) -> str:
     ])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
 def start_haproxy(upstream_port: int, cpu: int | None, folder: Path,
                   attempts: int = 3) -> tuple[subprocess.Popen, int]:
     """HAProxy relaying a free loopback port to `upstream_port`, pinned to `cpu`.
@@ -82,21 +66,10 @@ def start_haproxy(upstream_port: int, cpu: int | None, folder: Path,
     """
     binary = ensure_haproxy()
     folder.mkdir(parents=True, exist_ok=True)
-    for _ in range(attempts):
-        port = _free_port()
-        path = folder / "haproxy.cfg"
+    path = folder / "haproxy.cfg"
+
+    def command(port: int) -> list[str]:
         path.write_text(config(port, upstream_port))
-        log = (folder / "haproxy.log").open("ab")
-        # -db: stay in the foreground, so stopping it is stopping this PID.
-        process = subprocess.Popen(pinned(cpu, [binary, "-f", str(path), "-db"]),
-                                   stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            if _accepts(port):
-                return process, port
-            time.sleep(0.05)
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
-    raise RuntimeError(f"haproxy did not start; see {folder / 'haproxy.log'}")
+        return [binary, "-f", str(path), "-db"]  # -db: foreground, so stopping it is this PID
+
+    return start_on_free_port("haproxy", command, folder / "haproxy.log", cpu, attempts)

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from bench.harness import pinned
+from bench.anchors import start_on_free_port, stop  # noqa: F401 - stop: the anchor's own
 
 NAME = "nginx"
 
@@ -83,20 +81,6 @@ def config(listen_port: int, upstream_port: int, folder: Path) -> str:
     ])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
 def start_nginx(upstream_port: int, cpu: int | None, folder: Path,
                 attempts: int = 3) -> tuple[subprocess.Popen, int]:
     """nginx proxying a free loopback port to `upstream_port`, pinned to `cpu`.
@@ -106,33 +90,10 @@ def start_nginx(upstream_port: int, cpu: int | None, folder: Path,
     """
     binary = ensure_nginx()
     folder.mkdir(parents=True, exist_ok=True)
-    for _ in range(attempts):
-        port = _free_port()
-        path = folder / "nginx.conf"
+    path = folder / "nginx.conf"
+
+    def command(port: int) -> list[str]:
         path.write_text(config(port, upstream_port, folder))
-        log = (folder / "nginx.log").open("ab")
-        process = subprocess.Popen(pinned(cpu, [binary, "-p", str(folder), "-c", str(path)]),
-                                   stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            if _accepts(port):
-                return process, port
-            time.sleep(0.05)
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
-    raise RuntimeError(f"nginx did not start; see {folder / 'nginx.log'} and "
-                       f"{folder / 'nginx-error.log'}")
+        return [binary, "-p", str(folder), "-c", str(path)]
 
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop an nginx this module started (SIGTERM: fast shutdown), waiting for it."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+    return start_on_free_port("nginx", command, folder / "nginx.log", cpu, attempts)

@@ -1,0 +1,60 @@
+"""The anchors the bench measures beside Breakwater (nginx, HAProxy) as processes of its own:
+started on a free loopback port, pinned to a CPU, stopped by PID."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.harness import pinned
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def start_on_free_port(name: str, command_for: Callable[[int], list[str]], log_path: Path,
+                       cpu: int | None, attempts: int = 3) -> tuple[subprocess.Popen, int]:
+    """`command_for(port)` run pinned to `cpu` until it accepts on `port`.
+
+    The port is picked free and then bound by the anchor; if another process takes it in
+    between, the anchor exits and another port is tried."""
+    for _ in range(attempts):
+        port = free_port()
+        command = command_for(port)
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(pinned(cpu, command), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process.poll() is None:
+            if accepts(port):
+                return process, port
+            time.sleep(0.05)
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+    raise RuntimeError(f"{name} did not start; see {log_path}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop an anchor started here (SIGTERM), waiting for it; SIGKILL after 5 s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
