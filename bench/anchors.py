@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.harness import pinned
+from bench.harness import pinned, stop_process
 
 
 def free_port() -> int:
@@ -48,13 +48,4 @@ def start_on_free_port(name: str, command_for: Callable[[int], list[str]], log_p
     raise RuntimeError(f"{name} did not start; see {log_path}")
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Stop an anchor started here (SIGTERM), waiting for it; SIGKILL after 5 s."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+stop = stop_process  # an anchor is stopped like any process the bench started

@@ -38,6 +38,18 @@ TRACING_MODES = ("none", "file", "all", "otlp")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 5) -> None:
+    """Stop one process started here (SIGTERM, SIGKILL after `timeout`), waiting for it."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
 def cpu_seconds(pgid: int) -> float:
     """User + system CPU seconds used so far by every live process of group `pgid` (or by
     the process `pgid` alone when it leads no group)."""
@@ -239,19 +251,8 @@ class Harness:
         stop_groups([s.pid for s in self.servers.values()], timeout=10)
         self.servers.clear()
         for process in self.extra:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+            stop_process(process)
         self.extra.clear()
-        if self._receiver is not None and self._receiver.poll() is None:
-            self._receiver.terminate()
-            try:
-                self._receiver.wait(5)
-            except subprocess.TimeoutExpired:
-                self._receiver.kill()
-                self._receiver.wait(5)
+        if self._receiver is not None:
+            stop_process(self._receiver)
         self._receiver = None
