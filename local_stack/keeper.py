@@ -1,7 +1,7 @@
 """The keeper: restarts an instance of the stack that dies, as compose's `restart:` policy
 and Kubernetes' kubelet do.
 
-`up` starts one keeper per stack (`python -m local_stack.keeper`), recorded in the state file
+`up` starts one keeper per stack (`python -m local_stack keeper`), recorded in the state file
 as `keeper`, stopped first by `down`. Every `interval` it reads var/stack.json; an instance
 whose leader (the gunicorn master, the gateway, the console) is gone is restarted from the
 command and environment `up` launched it with (var/launch/<instance>.json), after the rest of
@@ -91,7 +91,7 @@ def load_launch(var: Path, name: str) -> dict[str, object] | None:
 
 def keeper_command(var: Path, stack_id: str) -> list[str]:
     """How `up` starts the keeper of stack `stack_id`."""
-    return [sys.executable, "-m", "local_stack.keeper", "--var", str(var),
+    return [sys.executable, "-m", "local_stack", "keeper", "--var", str(var),
             "--stack-id", stack_id]
 
 
@@ -235,8 +235,8 @@ class Keeper:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m local_stack.keeper --var DIR --stack-id ID`."""
-    parser = argparse.ArgumentParser(prog="python -m local_stack.keeper",
+    """`python -m local_stack keeper --var DIR --stack-id ID`."""
+    parser = argparse.ArgumentParser(prog="python -m local_stack keeper",
                                      description="Restart the instances of a local stack that die.")
     parser.add_argument("--var", required=True, help="the stack's var folder")
     parser.add_argument("--stack-id", required=True, help="the stack to keep (ends when it goes)")
@@ -249,6 +249,3 @@ def main(argv: list[str] | None = None) -> int:
     keeper.log(f"{utc_now()} keeper: stack {args.stack_id} is gone; ending")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
