@@ -39,6 +39,37 @@ def default_progress_path() -> Path:
     return var_dir() / PROGRESS_FILE
 
 
+class ExperimentRunning(RuntimeError):
+    """Another experiment runs on the stack of this var folder right now."""
+
+
+def check_no_other_run(path: Path | None) -> None:
+    """Raise `ExperimentRunning` when the progress file at `path` belongs to a run that is
+    still going: another live process on this host. Two runs sharing a var folder share its
+    stack, and the second would stop or reshape the first's."""
+    if path is None:
+        return
+    try:
+        other = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(other, dict) or other.get("status") != "running":
+        return
+    pid = other.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid() or other.get("host") != socket.gethostname():
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # it ended without finishing its file: stale
+    except PermissionError:
+        pass  # alive, another user's
+    raise ExperimentRunning(
+        f"experiment {other.get('experiment', '?')} is running on this stack (pid {pid}, "
+        f"{Path(path).parent}); wait for it to end, or run this one in another folder "
+        "(BREAKWATER_VAR_DIR=other-var)")
+
+
 class ProgressFile:
     """Writes one run's progress; `ProgressFile(None)` writes nothing."""
 

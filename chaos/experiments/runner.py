@@ -26,7 +26,7 @@ from chaos.experiments import integrity
 from chaos.experiments.measurements import Request, group_table, read_requests
 from chaos.experiments.model import Experiment, find
 from chaos.experiments.probes import ProbeSampler
-from chaos.experiments.progress import ProgressFile, default_progress_path
+from chaos.experiments.progress import ProgressFile, check_no_other_run, default_progress_path
 from chaos.experiments.schedule import FaultSchedule, windows_from_events
 from chaos.experiments.stack import LocalStack, StackInfo
 from chaos.experiments.verdicts import RunData, Verdict, hypothesis_holds, judge
@@ -138,11 +138,12 @@ def run_experiment(name: str | Experiment, *, resilience: bool | None = None,
         options["product_replicas"] = product_replicas
     if db is not None:
         options["db"] = db
+    progress = progress or ProgressFile(default_progress_path())
+    check_no_other_run(progress.path)
     label = experiment.name + ("" if options.get("resilience", True) else "-resilience-off")
     run_dir = new_run_dir(label, reports_root)
     log(f"== {experiment.name} v{experiment.version} "
         f"(resilience {'on' if options.get('resilience', True) else 'off'}) → {run_dir}")
-    progress = progress or ProgressFile(default_progress_path())
     progress.begin(experiment, bool(options.get("resilience", True)), run_dir)
     started_stack = False
     try:

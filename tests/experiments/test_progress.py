@@ -103,3 +103,37 @@ def test_the_default_file_is_in_the_var_folder(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREAKWATER_VAR_DIR", str(tmp_path))
     assert default_progress_path() == tmp_path / "experiment-progress.json"
+
+
+def test_a_second_run_in_the_same_var_folder_is_refused_before_it_touches_the_stack(
+        tmp_path: Path) -> None:
+    """Two runs sharing one var folder share one stack: the second would stop the first's."""
+    import socket
+    import subprocess
+    import sys
+
+    from chaos.experiments.progress import ExperimentRunning
+
+    class NoStack:
+        def ensure(self, options, log):  # noqa: ANN001, ANN201
+            raise AssertionError("the stack must not be touched")
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        path = tmp_path / "progress.json"
+        path.write_text(json.dumps({"status": "running", "experiment": "checkout-nemesis",
+                                    "pid": other.pid, "host": socket.gethostname()}))
+        with pytest.raises(ExperimentRunning, match="checkout-nemesis.*" + str(other.pid)):
+            run_experiment("cart-outage", stack=NoStack(), reports_root=tmp_path / "reports",
+                           log=lambda _: None, progress=ProgressFile(path))
+        assert not (tmp_path / "reports").exists()
+    finally:
+        other.kill()
+        other.wait()
+    # Once that process is gone, its "running" file is stale and a new run may start.
+    with pytest.raises(RuntimeError, match="port 8080"):
+        class Taken:
+            def ensure(self, options, log):  # noqa: ANN001, ANN201
+                raise RuntimeError("port 8080 is taken")
+        run_experiment("cart-outage", stack=Taken(), reports_root=tmp_path / "reports",
+                       log=lambda _: None, progress=ProgressFile(path))
