@@ -160,7 +160,9 @@ class CarefulShopper:
                 if status in (CONFIRMED, FAILED):
                     result.outcome = status
                     break
-            elif answer["order_status"] == FAILED or answer["code"] in DEFINITE_CODES:
+            elif answer["order_status"] == FAILED or (answer["code"] in DEFINITE_CODES
+                                                      and not answer.get("retry_after")):
+                # Sold out is final; "held by other checkouts" comes with Retry-After.
                 result.outcome = FAILED
                 break
             elif answer["code"] == "cart_empty":

@@ -87,6 +87,12 @@ def _upstream_error(response: UpstreamResponse) -> dict[str, Any]:
         return {}
 
 
+def _retry_after(response: UpstreamResponse) -> int | None:
+    """The upstream's Retry-After in whole seconds (1..60), when it sent a usable one."""
+    raw = response.headers.get("Retry-After", "")
+    return min(max(int(raw), 1), 60) if raw.strip().isdigit() else None
+
+
 @dataclass(frozen=True)
 class ReservationView:
     """What product says of an order's reservation."""
@@ -170,6 +176,8 @@ class ShopUpstreams:
             error.get("message") or f"the product service refused the reservation ({response.status})",
             code=error.get("code") or "reservation_refused",
             details={**(error.get("details") or {}), "upstream_status": response.status},
+            # Product asks for a retry when the shortage is units other checkouts hold.
+            retry_after=_retry_after(response),
         )
 
     def confirm(self, reservation_id: str) -> None:

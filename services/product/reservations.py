@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WRITE_ATTEMPTS = 5
+# Seconds a client is asked to wait when a shortage is only units held by checkouts in flight.
+HELD_RETRY_AFTER_S = 5
 SWEEP_BATCH = 100
 # MySQL deadlock / lock wait timeout; SQLite's "database is locked" after its busy timeout.
 RETRYABLE_MYSQL_CODES = frozenset({1205, 1213})
@@ -172,22 +174,38 @@ def _check_hold_limit(user_id: int, wanted_units: int, max_held_units: int, now:
 
 
 def _shortage(wanted: dict[int, int], failed_product: int) -> InsufficientStock:
-    """Which lines cannot be served now, with the units each product has left."""
+    """Which lines cannot be served now, with the units each product has left and the units
+    unconfirmed holds keep from it. When those holds could cover the shortage the refusal
+    carries Retry-After: held units come back when their checkouts end (or lapse), so the
+    client is told "held for now", not "sold out"."""
     available = dict(
         db.session.execute(
             select(Product.id, Product.available).where(Product.id.in_(wanted))
         ).all()
     )
+    held = dict(
+        db.session.execute(
+            select(ReservationLine.product_id, func.sum(ReservationLine.quantity))
+            .join(Reservation, Reservation.id == ReservationLine.reservation_id)
+            .where(ReservationLine.product_id.in_(wanted), Reservation.status == HELD)
+            .group_by(ReservationLine.product_id)
+        ).all()
+    )
     db.session.rollback()
     short = [
-        {"product_id": pid, "requested": qty, "available": available.get(pid, 0)}
+        {"product_id": pid, "requested": qty, "available": available.get(pid, 0),
+         "held": int(held.get(pid) or 0)}
         for pid, qty in wanted.items()
         if pid == failed_product or available.get(pid, 0) < qty
     ]
-    return InsufficientStock(
-        "not enough stock for this order; nothing was reserved",
-        details={"products": short},
-    )
+    may_return = all(line["available"] + line["held"] >= line["requested"] for line in short)
+    if may_return:
+        return InsufficientStock(
+            "not enough stock for this order now; units held by checkouts in progress may "
+            "come back: retry shortly (nothing was reserved)",
+            details={"products": short}, retry_after=HELD_RETRY_AFTER_S)
+    return InsufficientStock("not enough stock for this order; nothing was reserved",
+                             details={"products": short})
 
 
 def _check_products_exist(wanted: dict[int, int]) -> None:

@@ -149,3 +149,27 @@ def test_the_stock_view_accounts_for_every_unit(client, add_product, reserve, se
     assert client.get(f"/api/v1/products/{widget['id']}/stock").json == {
         "product_id": widget["id"], "available": 5, "held": 0, "expired_held": 3, "sold": 2}
     assert client.get("/api/v1/products/nope/stock").status_code == 404
+
+
+@SQLITE_ONLY
+def test_a_shortage_says_whether_held_units_may_return(client, add_product, service_header):
+    """Units held by checkouts in flight come back when those end: the refusal says so, with
+    Retry-After, so a client can tell "held for now" from "sold out"."""
+    add_product("widget", stock=5)
+
+    def reserve(ref: str, quantity: int, user: int):  # noqa: ANN202
+        body = {"order_ref": ref, "lines": [{"product_id": 1, "quantity": quantity}]}
+        return client.post("/api/v1/reservations", json=body, headers=service_header(user))
+
+    first = reserve("a", 4, user=1)
+    assert first.status_code == 201
+    held = reserve("b", 3, user=2)
+    assert held.status_code == 409 and held.json["error"]["code"] == "insufficient_stock"
+    assert held.json["error"]["details"]["products"] == [
+        {"product_id": 1, "requested": 3, "available": 1, "held": 4}]
+    assert held.headers["Retry-After"]
+    client.post(f"/api/v1/reservations/{first.json['id']}/confirm", headers=service_header(1))
+    sold_out = reserve("c", 3, user=2)
+    assert sold_out.status_code == 409
+    assert sold_out.json["error"]["details"]["products"][0]["held"] == 0
+    assert "Retry-After" not in sold_out.headers

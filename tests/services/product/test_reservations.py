@@ -51,7 +51,9 @@ def test_insufficient_stock_reserves_nothing_and_says_what_is_short(client, add_
     assert response.status_code == 409
     error = response.json["error"]
     assert error["code"] == "insufficient_stock"
-    assert error["details"]["products"] == [{"product_id": gadget["id"], "requested": 3, "available": 2}]
+    assert error["details"]["products"] == [{"product_id": gadget["id"], "requested": 3,
+                                             "available": 2, "held": 0}]
+    assert "Retry-After" not in response.headers  # nothing held: sold out, not "wait"
     assert stock_of(client, widget) == 10 and stock_of(client, gadget) == 2
     assert reserve("order-1", [(gadget["id"], 2)]).status_code == 201  # the reference is still free
 
