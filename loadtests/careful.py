@@ -121,6 +121,8 @@ class CarefulShopper:
         self.results: list[PurchaseResult] = []
 
     def run(self) -> list[PurchaseResult]:
+        # A reused stack keeps carts from earlier sales: this sale starts from an empty one.
+        self.empty_cart(time.time() + self.purchase_s)
         for purchase in self.plan.purchases:
             wait = self.started + purchase.not_before - time.time()
             if wait > 0:
@@ -128,6 +130,17 @@ class CarefulShopper:
             self.results.append(self.buy(purchase))
         self.session.close()
         return self.results
+
+    def empty_cart(self, ends: float) -> bool:
+        """DELETE the whole cart, retried with backoff until it answers or `ends`."""
+        pause = 0.25
+        while time.time() < ends:
+            response = self.request("DELETE", "/api/v1/cart", "/api/v1/cart")
+            if response is not None and response.status_code in (200, 204):
+                return True
+            time.sleep(min(pause, max(0.0, ends - time.time())))
+            pause = min(pause * 2, 2.0)
+        return False
 
     # -- one purchase ---------------------------------------------------------------------
     def buy(self, purchase: Purchase) -> PurchaseResult:

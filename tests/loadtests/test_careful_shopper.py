@@ -29,8 +29,12 @@ class ScriptedShopper(CarefulShopper):
                          purchase_s=30, recorder=lambda *a: None, orders_log=lambda e: None,
                          rng=random.Random(1))
         self.checkouts = checkouts
+        self.calls: list[tuple[str, str]] = []
 
     def request(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
+        self.calls.append((method, path))
+        if path == "/api/v1/cart":
+            return Answer(204, {})
         if path == "/api/v1/cart/items":
             return Answer(201, {})
         return self.checkouts.pop(0)
@@ -50,3 +54,13 @@ def test_units_held_for_now_are_waited_for_under_the_same_key() -> None:
                                Answer(201, {"id": 9, "status": "confirmed"})])
     result = shopper.buy(shopper.plan.purchases[0])
     assert (result.outcome, result.attempts, result.order_id) == (CONFIRMED, 2, 9)
+
+
+def test_a_shopper_starts_the_sale_with_an_empty_cart() -> None:
+    """A reused stack keeps carts from earlier sales; their lines (another sale's product,
+    sold out) would make every checkout of this one fail."""
+    shopper = ScriptedShopper([Answer(201, {"id": 3, "status": "confirmed"})])
+    [result] = shopper.run()
+    assert result.outcome == CONFIRMED
+    assert shopper.calls[0] == ("DELETE", "/api/v1/cart")
+    assert ("POST", "/api/v1/cart/items") in shopper.calls[1:]
