@@ -65,9 +65,11 @@ def product_reads(gateway: RunningGateway, count: int, timeout: float) -> list[f
 
 def test_product_reads_stay_fast_while_cart_hangs(start_gateway, upstreams, bearer):
     cart = upstreams["cart"]
-    # A read timeout longer than the test: a call the gateway gave up on would still count
-    # as in flight at the fake cart, and the bulkhead would admit a new one beside it.
-    gateway = start_gateway(threads=WORKERS, bulkhead_cart=CART_BULKHEAD, read_timeout=15.0)
+    # A read timeout and a cart budget longer than the test: a call the gateway gave up on
+    # would still count as in flight at the fake cart, and the bulkhead would admit a new one
+    # beside it (on a busy machine the reads below can outlast the default cart budget).
+    gateway = start_gateway(threads=WORKERS, bulkhead_cart=CART_BULKHEAD, read_timeout=15.0,
+                            route_overrides="cart.read_budget=30")
     with hanging_cart(gateway, cart, bearer) as cart_statuses:
         wait_until(
             lambda: cart.in_flight == CART_BULKHEAD, timeout=10, message="cart bulkhead full"

@@ -20,16 +20,28 @@ BY_REF = r"GET /api/v1/reservations/by-ref/.*"
 
 
 class FakeClock:
-    """Naive-UTC now, moved by hand."""
+    """Naive-UTC now, moved by hand. It starts at the real time of its first use, not of its
+    creation: the orders a test makes are stamped with the real time (after set-up, which may
+    take seconds on a busy MariaDB), and the clock must not lag behind them."""
 
     def __init__(self) -> None:
-        self.now = utcnow()
+        self._now: datetime | None = None
+
+    @property
+    def now(self) -> datetime:
+        if self._now is None:
+            self._now = utcnow()
+        return self._now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self._now = value
 
     def __call__(self) -> datetime:
         return self.now
 
     def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        self.now = self.now + timedelta(seconds=seconds)
 
 
 @pytest.fixture
