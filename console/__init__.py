@@ -7,7 +7,19 @@ configured by those addresses, so it watches a local stack, compose or Kubernete
     app = create_app(ConsoleSettings(gateway_admin_url=…, toxiproxy_url=…))
 """
 
-from console.app import create_app
+from __future__ import annotations
+
+from typing import Any
+
 from console.settings import ConsoleSettings
 
 __all__ = ["ConsoleSettings", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: gunicorn's master (`python -m console`) never serves a page.
+    if name == "create_app":
+        from console.app import create_app
+
+        return create_app
+    raise AttributeError(f"module 'console' has no attribute {name!r}")

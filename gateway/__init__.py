@@ -7,6 +7,18 @@ Layer: runtime. It uses the shared kit of the services (`services.common`: setti
 tokens, the resilient client) and observability, never a service's own package.
 """
 
-from gateway.app import create_app
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: Granian's main process (`python -m gateway`) only reads the
+    # settings and supervises its workers, and stays ~40 MB lighter without the app's imports.
+    if name == "create_app":
+        from gateway.app import create_app
+
+        return create_app
+    raise AttributeError(f"module 'gateway' has no attribute {name!r}")

@@ -9,26 +9,30 @@ Layer: local stack. It starts the runtime's processes and uses the fault proxy's
 experiments and the CLI use it, nothing below does.
 """
 
-from local_stack.stack import (
-    DownReport,
-    StackError,
-    StackOptions,
-    StackRunning,
-    StartupError,
-    Supervisor,
-)
-from local_stack.state import StackState, load_state
-from local_stack.status import StackStatus, stack_status
+from __future__ import annotations
 
-__all__ = [
-    "DownReport",
-    "StackError",
-    "StackOptions",
-    "StackRunning",
-    "StackState",
-    "StackStatus",
-    "StartupError",
-    "Supervisor",
-    "load_state",
-    "stack_status",
-]
+import importlib
+from typing import Any
+
+# Where each name lives, imported on first use: the keeper (`python -m local_stack keeper`)
+# runs for the stack's whole life and needs none of the supervisor's imports (requests...).
+_EXPORTS = {
+    "DownReport": "local_stack.stack",
+    "StackError": "local_stack.stack",
+    "StackOptions": "local_stack.stack",
+    "StackRunning": "local_stack.stack",
+    "StartupError": "local_stack.stack",
+    "Supervisor": "local_stack.stack",
+    "StackState": "local_stack.state",
+    "load_state": "local_stack.state",
+    "StackStatus": "local_stack.status",
+    "stack_status": "local_stack.status",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'local_stack' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

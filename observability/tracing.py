@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from observability.exporters import PerProcessSpanProcessor, SpanFileExporter
-from observability.otlp import otlp_exporter_factory
 from observability.sampling import choose_sampler
 from observability.settings import (
     EXPORTER_CONSOLE,
@@ -105,7 +105,8 @@ def _configure(service_name: str, instance_id: str, version: str | None,
     trace.set_tracer_provider(provider)
     instrument_http_clients(provider, excluded_urls=re.escape(settings.otlp_traces_endpoint)
                             if settings.exporter == EXPORTER_OTLP else "")
-    instrument_sqlalchemy_engines(provider)
+    if "sqlalchemy" in sys.modules:  # a process without a database (the gateway) skips ~15 MB
+        instrument_sqlalchemy_engines(provider)
     install_log_correlation()
     log.info("tracing %s as %s (%s)", service_name, instance_id,
              "custom exporter" if exporter else settings.exporter)
@@ -151,6 +152,8 @@ def build_resource(service_name: str, *, instance_id: str | None = None,
 def exporter_factory(settings: TracingSettings, instance_id: str) -> Callable[[], SpanExporter]:
     """Makes the exporter the settings choose (called once in each process that exports)."""
     if settings.exporter == EXPORTER_OTLP:
+        from observability.otlp import otlp_exporter_factory  # requests: only when exporting
+
         return otlp_exporter_factory(settings)
     if settings.exporter == EXPORTER_CONSOLE:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import flask_migrate
 from flask import Flask
 
 from services.auth.admin_commands import admin_cli
@@ -22,7 +21,7 @@ from services.auth.models import db
 from services.auth.pages import CSRF_SECRET_KEY, pages
 from services.auth.routes import HASHER_KEY, auth_blp, keys_blp, users_blp
 from services.auth.service_tokens import init_service_tokens, service_tokens_blp
-from services.common.app import build_app
+from services.common.app import build_app, upgrade_database
 from services.common.client_address import TrustedProxies
 from services.common.settings import SettingsError
 from services.common.tokens import EXTENSION_KEY, TokenVerifier
@@ -74,8 +73,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_service_tokens(app, ring.sign)
     app.extensions[CSRF_SECRET_KEY] = settings.secret_key or keys.derived_secret("auth csrf")
     if settings.auto_migrate:
-        with app.app_context():
-            flask_migrate.upgrade()
-            # No pooled connection may outlive the migration into forked gunicorn workers.
-            db.engine.dispose()
+        upgrade_database(app)
     return app

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from flask_migrate import upgrade
 
 from services.cart.catalog import CLIENT_KEY, product_client
 from services.cart.config import CartSettings
 from services.cart.models import db
 from services.cart.routes import blp
-from services.common.app import build_app
+from services.common.app import build_app, upgrade_database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -24,7 +23,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = build_app(settings, db, [blp], migrations_dir=MIGRATIONS, api_title="Breakwater cart")
     app.extensions[CLIENT_KEY] = product_client(settings)
     if settings.auto_migrate:
-        with app.app_context():
-            upgrade(directory=str(MIGRATIONS))
-            db.engine.dispose()  # no migration connection may outlive a gunicorn fork
+        upgrade_database(app)
     return app

@@ -11,6 +11,8 @@ its own migrations, token verification, OpenAPI 3 from the marshmallow schemas a
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,7 +20,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Flask, Response, current_app, g, jsonify, request
-from flask_migrate import Migrate
 from flask_smorest import Api, Blueprint
 from flask_sqlalchemy import SQLAlchemy
 from prometheus_client import (
@@ -46,6 +47,37 @@ METRICS_REGISTRY_KEY = "breakwater.metrics_registry"
 
 log = logging.getLogger(__name__)
 
+
+
+MIGRATIONS_KEY = "breakwater.migrations"
+
+
+def register_migrations(app: Flask) -> None:
+    """Flask-Migrate for `app` (what `flask db ...` and `upgrade()` use), once.
+
+    A served worker never needs it: Flask-Migrate imports Alembic and Mako (about 12 MB per
+    process), so `build_app` registers it only under the flask CLI (whose `db` commands it
+    adds) or when Flask-Migrate is already imported, and `upgrade_database` when a service
+    migrates itself.
+    """
+    if "migrate" in app.extensions:
+        return
+    from flask_migrate import Migrate
+
+    db, directory = app.extensions[MIGRATIONS_KEY]
+    Migrate(app, db, directory=str(directory), render_as_batch=True)
+
+
+def upgrade_database(app: Flask) -> None:
+    """Run the service's migrations up to head (`*_AUTO_MIGRATE`), then drop the pooled
+    connections, so that none outlives the migration into a forked gunicorn worker."""
+    from flask_migrate import upgrade
+
+    register_migrations(app)
+    db, directory = app.extensions[MIGRATIONS_KEY]
+    with app.app_context():
+        upgrade(directory=str(directory))
+        db.engine.dispose()
 
 def accepts(*media_types: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the request media types a view takes (JSON only when undeclared)."""
@@ -173,7 +205,9 @@ def build_app(
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     db.init_app(app)
-    Migrate(app, db, directory=str(migrations_dir), render_as_batch=True)
+    app.extensions[MIGRATIONS_KEY] = (db, migrations_dir)
+    if os.environ.get("FLASK_RUN_FROM_CLI") == "true" or "flask_migrate" in sys.modules:
+        register_migrations(app)  # `flask db ...`, or a caller that migrates itself
     app.extensions[EXTENSION_KEY] = TokenVerifier(
         issuer=settings.token_issuer,
         audience=settings.token_audience,

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app, g, request
@@ -204,6 +203,8 @@ class TokenVerifier:
             if path.is_file():
                 texts.append(path.read_text())
         if self._jwks_url and remote:
+            import requests  # only a verifier fed by a JWKS endpoint needs it
+
             try:
                 response = requests.get(self._jwks_url, timeout=(0.5, 2.0))
                 if response.status_code == 200:

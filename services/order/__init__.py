@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from flask_migrate import upgrade
 
-from services.common.app import METRICS_REGISTRY_KEY, build_app
+from services.common.app import METRICS_REGISTRY_KEY, build_app, upgrade_database
 from services.common.periodic import PeriodicTask
 from services.order.config import OrderSettings
 from services.order.models import db, utcnow
@@ -42,9 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None, *,
                             clock=clock, registry=app.extensions[METRICS_REGISTRY_KEY])
     app.extensions[RECONCILER_KEY] = reconciler
     if settings.auto_migrate:
-        with app.app_context():
-            upgrade(directory=str(MIGRATIONS))
-            db.engine.dispose()  # no migration connection may outlive a gunicorn fork
+        upgrade_database(app)
     if settings.reconciler:
         task = PeriodicTask("order-reconciler", reconciler.run_once,
                             interval=settings.reconcile_interval_seconds)

@@ -7,10 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import flask_migrate
 from flask import Flask
 
-from services.common.app import build_app
+from services.common.app import build_app, upgrade_database
 from services.product import catalog_access
 from services.product.config import ProductSettings
 from services.product.models import db, utcnow
@@ -44,9 +43,6 @@ def create_app(
     if open_catalog_writes:
         catalog_access.open_catalog_writes(app)
     if settings.auto_migrate:
-        with app.app_context():
-            flask_migrate.upgrade()
-            # No pooled connection may outlive the migration into forked gunicorn workers.
-            db.engine.dispose()
+        upgrade_database(app)
     start_hold_sweeper(app, settings, clock)
     return app
