@@ -9,7 +9,6 @@ its thread and its exporter are made in each process on its first finished span 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import sys
@@ -20,13 +19,23 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import format_span_id, format_trace_id
+from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    format_span_id,
+    format_trace_id,
+)
 
 from observability.exporters import PerProcessSpanProcessor, SpanFileExporter
+from observability.ids import ReservedTraceIds, reserved_trace_id
 from observability.sampling import choose_sampler
 from observability.settings import (
     EXPORTER_CONSOLE,
@@ -116,17 +125,20 @@ def _configure(service_name: str, instance_id: str, version: str | None,
 def build_provider(service_name: str, *, instance_id: str | None = None,
                    version: str | None = None, environment: str | None = None,
                    exporter: SpanExporter | None = None, settings: TracingSettings | None = None,
+                   sampler: Sampler | None = None,
                    ) -> tuple[TracerProvider, PerProcessSpanProcessor]:
     """A tracer provider with Breakwater's resource and a per-process batch processor.
 
     The sampler is Breakwater's default (`observability.sampling`: every request but catalog
     reads, those at `settings.catalog_ratio`) unless `OTEL_TRACES_SAMPLER` is set, in which
-    case the SDK reads it and `OTEL_TRACES_SAMPLER_ARG` itself.
+    case the SDK reads it and `OTEL_TRACES_SAMPLER_ARG` itself; `sampler` replaces both.
     """
     settings = settings or TracingSettings.from_env()
     resource = build_resource(service_name, instance_id=instance_id, version=version,
                               environment=environment or settings.environment)
-    provider = TracerProvider(resource=resource, sampler=choose_sampler(settings.catalog_ratio))
+    provider = TracerProvider(resource=resource,
+                              sampler=sampler or choose_sampler(settings.catalog_ratio),
+                              id_generator=ReservedTraceIds())
     factory = (lambda: exporter) if exporter is not None else exporter_factory(
         settings, instance_id or service_name)
     delay = settings.schedule_delay_ms
@@ -179,7 +191,8 @@ def instrument_app(app: Any, *, tracer_provider: TracerProvider | None = None,
                    excluded_paths: Iterable[str] = PROBE_PATHS) -> Any:
     """Trace a Flask app's requests (in place) and answer with `X-Trace-Id` and `traceparent`.
 
-    Probe paths get no span. Instrumenting the same app twice does nothing.
+    Probe paths get no span. Instrumenting the same app twice does nothing. A request the
+    sampler will not sample skips the Flask instrumentation altogether (`Presampler`).
     """
     from flask import Flask
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
@@ -197,10 +210,7 @@ def instrument_app(app: Any, *, tracer_provider: TracerProvider | None = None,
     funcs.remove(app._before_request)
     funcs.insert(0, app._before_request)
     app.after_request(_add_trace_headers_to_response)
-    # Right after the span is made (it is first in line), so every later hook and the view run
-    # with the HTTP client instrumentation off when this request is not sampled.
-    funcs.insert(1, _quiet_clients_if_unsampled)
-    app.teardown_request(_end_quiet_clients)
+    _skip_unsampled_requests(app, tracer_provider, excluded_paths)
     extension = app.extensions.get("sqlalchemy")
     if extension is not None:
         with app.app_context():
@@ -209,38 +219,30 @@ def instrument_app(app: Any, *, tracer_provider: TracerProvider | None = None,
     return app
 
 
-def unsampled_scope() -> contextlib.AbstractContextManager[None]:
-    """Inside a request that is not sampled, no HTTP client span: the official urllib3
-    instrumentation is suppressed (its own switch), which spares each upstream call the
-    attributes, metrics and non-recording span it would make for nothing. The trace context
-    still travels: the resilient client injects `traceparent` itself (sampled flag off), so
-    the next service joins the same unsampled trace and logs the same trace id."""
-    from opentelemetry.instrumentation.utils import suppress_http_instrumentation
-
-    span = trace.get_current_span()
-    if span.is_recording() or not span.get_span_context().is_valid:
-        return contextlib.nullcontext()
-    return suppress_http_instrumentation()
-
-
-_QUIET = "_breakwater_unsampled_scope"
+def _skip_unsampled_requests(app: Any, tracer_provider: TracerProvider | None,
+                             excluded_paths: Iterable[str]) -> None:
+    """Put the sampling decision in front of the Flask instrumentation: an unsampled request
+    runs the app as it was before instrumenting (`app._original_wsgi_app`, kept by the
+    instrumentation), and the instrumentation's request hooks step aside for it."""
+    provider = tracer_provider or trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        return
+    app.wsgi_app = _Presampled(app.wsgi_app, app._original_wsgi_app, Presampler(provider),
+                               excluded_paths)
+    for funcs, hook in ((app.before_request_funcs[None], app._before_request),
+                        (app.teardown_request_funcs[None], app._teardown_request)):
+        funcs[funcs.index(hook)] = _unless_unsampled(hook)
 
 
-def _quiet_clients_if_unsampled() -> None:
-    from flask import g
+def _unless_unsampled(hook: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*args: Any) -> Any:
+        from flask import request
 
-    scope = unsampled_scope()
-    if not isinstance(scope, contextlib.nullcontext):
-        scope.__enter__()
-        setattr(g, _QUIET, scope)
+        if request.environ.get(UNSAMPLED_ENVIRON_KEY):
+            return None
+        return hook(*args)
 
-
-def _end_quiet_clients(_error: BaseException | None = None) -> None:
-    from flask import g
-
-    scope = g.pop(_QUIET, None)
-    if scope is not None:
-        scope.__exit__(None, None, None)
+    return run
 
 
 def _add_trace_headers_to_response(response: Any) -> Any:
@@ -272,8 +274,79 @@ def current_trace_id() -> str | None:
     return format_trace_id(context.trace_id) if context.is_valid else None
 
 
+class Presampler:
+    """The sampling decision of a server request, taken before any span is made.
+
+    It asks the provider's own sampler (Breakwater's default, or what `OTEL_TRACES_SAMPLER`
+    chose) with the request's parent context, method and path, which is all the samplers read.
+    A request that will not be sampled then skips the server instrumentation entirely: making
+    a non-recording span costs as much as the attributes, context and hooks of a real one, and
+    most catalog reads are not sampled. A root that is sampled keeps the trace id it was
+    decided for (`observability.ids`), so the instrumentation's own decision agrees.
+    """
+
+    def __init__(self, provider: TracerProvider) -> None:
+        from opentelemetry.instrumentation.wsgi import wsgi_getter
+
+        self.provider, self._getter = provider, wsgi_getter
+
+    def decide(self, environ: dict[str, Any]) -> tuple[SpanContext | None, int]:
+        """(the context of an unsampled request, 0), or (None, the trace id to reserve for a
+        sampled root; 0 when the request continues a trace)."""
+        parent = propagate.extract(environ, getter=self._getter)
+        parent_span = trace.get_current_span(parent).get_span_context()
+        method = environ.get("REQUEST_METHOD") or "GET"
+        path = environ.get("PATH_INFO") or "/"
+        ids = self.provider.id_generator
+        trace_id = parent_span.trace_id if parent_span.is_valid else ids.generate_trace_id()
+        result = self.provider.sampler.should_sample(
+            parent, trace_id, f"{method} {path}", SpanKind.SERVER,
+            {"http.request.method": method, "url.path": path})
+        if result.decision is not Decision.DROP:
+            return None, 0 if parent_span.is_valid else trace_id
+        return SpanContext(trace_id, ids.generate_span_id(), is_remote=False,
+                           trace_flags=TraceFlags(TraceFlags.DEFAULT),
+                           trace_state=result.trace_state), 0
+
+
+UNSAMPLED_ENVIRON_KEY = "breakwater.unsampled"
+
+
+class _Presampled:
+    """`traced` for a request the sampler samples, `plain` (the same app, uninstrumented) in
+    the context of an unsampled one: a non-recording span carrying its trace id (propagated
+    downstream with the sampled flag off, answered as `X-Trace-Id`, written into every log
+    line) with every instrumentation off while the app runs, so its SQL statements and HTTP
+    calls make no spans either."""
+
+    def __init__(self, traced: Callable[..., Any], plain: Callable[..., Any],
+                 presampler: Presampler, excluded_paths: Iterable[str] = PROBE_PATHS) -> None:
+        self.traced, self.plain, self.presampler = traced, plain, presampler
+        self.excluded_paths = frozenset(excluded_paths)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") in self.excluded_paths:
+            return self.traced(environ, start_response)  # which makes no span for them
+        unsampled, trace_id = self.presampler.decide(environ)
+        if unsampled is None:
+            with reserved_trace_id(trace_id):
+                return self.traced(environ, start_response)
+        from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+        environ[UNSAMPLED_ENVIRON_KEY] = True
+        # Flask's teardown (the database connection back to its pool included) and the
+        # gateway's upstream call run inside the call, so the whole request is in the scope.
+        token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(unsampled)))
+        try:
+            with suppress_instrumentation():
+                return self.plain(environ, start_response)
+        finally:
+            otel_context.detach(token)
+
+
 class TracedWSGI:
-    """A raw WSGI app (the gateway) traced like a Flask app; other attributes pass through."""
+    """A raw WSGI app (the gateway) traced by the official WSGI instrumentation, behind a
+    `Presampler`; other attributes pass through to the wrapped app."""
 
     def __init__(self, app: Callable[..., Any], *, tracer_provider: TracerProvider | None = None,
                  excluded_paths: Iterable[str] = PROBE_PATHS) -> None:
@@ -284,11 +357,16 @@ class TracedWSGI:
         self._middleware = OpenTelemetryMiddleware(self._with_trace_headers,
                                                    request_hook=_name_wsgi_span,
                                                    tracer_provider=tracer_provider)
+        provider = tracer_provider or trace.get_tracer_provider()
+        self._entry: Callable[..., Any] = self._middleware
+        if isinstance(provider, TracerProvider):
+            self._entry = _Presampled(self._middleware, self._with_trace_headers,
+                                      Presampler(provider), self.excluded_paths)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO") in self.excluded_paths:
             return self.wrapped(environ, start_response)
-        return self._middleware(environ, start_response)
+        return self._entry(environ, start_response)
 
     def _with_trace_headers(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         ours = response_trace_headers()
@@ -301,9 +379,7 @@ class TracedWSGI:
             kept = [(k, v) for k, v in headers if k.lower() not in names]
             return start_response(status, kept + list(ours.items()), exc_info)
 
-        # The gateway's app calls its upstream and builds the whole answer inside this call.
-        with unsampled_scope():
-            return self.wrapped(environ, start)
+        return self.wrapped(environ, start)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.wrapped, name)

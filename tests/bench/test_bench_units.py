@@ -304,3 +304,56 @@ def test_tracing_profile_note_names_the_costs() -> None:
                             "file": {"cpu_ms_per_request": 1.6}})
     assert len(notes) == 1 and "+0.60 ms" in notes[0] and "OpenTelemetry SDK 0.3" in notes[0]
     assert _profile_notes({}) == []
+
+
+def test_a_slice_waits_for_the_last_endpoints_background_work_to_end():
+    import subprocess
+    import sys
+    import time
+
+    from bench.harness import cpu_seconds
+    from bench.micro import _settle
+
+    # Busy for a moment after "its load stopped" (an exporter draining its queue), then idle.
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import time\nend = time.monotonic() + 0.8\n"
+                              "while time.monotonic() < end: pass\ntime.sleep(60)"],
+                             start_new_session=True)
+    try:
+        while cpu_seconds(child.pid) < 0.05:  # it is spinning
+            pass
+        _settle([child.pid], limit=10)
+        before = cpu_seconds(child.pid)
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 0.3:
+            pass
+        assert cpu_seconds(child.pid) - before < 0.05  # quiet once _settle returned
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_one_connection_latencies_are_interleaved_within_compared_groups(monkeypatch):
+    from bench import micro
+    from bench.harness import Server
+
+    rounds: list[list[int]] = []
+    monkeypatch.setattr(micro.loadclient, "interleaved", lambda ports, *a, **k: ports)
+    monkeypatch.setattr(micro.loadclient, "run", lambda ports: (
+        rounds.append(ports),
+        [loadclient.LoadResult(1, 1.0, 1, 1, 0, 1.0, 1.0, 1.0, 1.0, {}) for _ in ports])[1])
+    keys = list(micro.ENDPOINTS)
+    servers = {k: Server(k, f"http://127.0.0.1:{9000 + i}", 0, None) for i, k in enumerate(keys)}
+
+    class Ctx:
+        class settings:  # noqa: N801 - a stand-in for RunSettings
+            sequential_count = 10
+
+    measured = micro._sequential_round(Ctx, keys, servers)
+
+    assert sorted(measured) == sorted(keys)
+    by_port = {9000 + i: k for i, k in enumerate(keys)}
+    assert [[by_port[p] for p in ports] for ports in rounds] == [
+        ["product/none", "gateway/on/none", "nginx/none", "gateway/off/none"],
+        ["product/file", "gateway/on/file"], ["product/all", "gateway/on/all"],
+        ["product/otlp", "gateway/on/otlp"]]
