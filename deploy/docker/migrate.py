@@ -37,8 +37,11 @@ def wait_for_database(engine: Engine, timeout: float) -> None:
 
 def migrate(service: str, timeout: float) -> None:
     """Bring `service`'s database to its latest migration."""
+    from services.common.app import register_migrations
+
     package = importlib.import_module(f"services.{service}")
     app = package.create_app()
+    register_migrations(app)  # a served app leaves Flask-Migrate out; this job needs it
     directory = str(package.MIGRATIONS)
     with app.app_context():
         engine = app.extensions["sqlalchemy"].engine
