@@ -4,7 +4,9 @@ at a ratio.
 Catalog reads (GET/HEAD under `/api/v1/products`, `/api/v2/products`) are most of a shop's
 traffic and the least interesting to trace one by one, so only a share of them is sampled
 (`BREAKWATER_TRACES_CATALOG_RATIO`, default 0.1); every other request — logins, cart changes,
-checkouts, reservations, anything not a catalog read — is sampled. The decision is made once,
+checkouts, reservations, anything not a catalog read — is sampled, except background polls: a
+database statement or HTTP call with no request or task span above it (a reconciler's or a
+sweeper's periodic query) starts no trace. The decision is made once,
 where a trace starts (the gateway's server span, or a service's when called directly), and
 every later span follows its parent (`ParentBased`), so a trace is whole or absent, never
 partial.
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
     ALWAYS_ON,
     ParentBased,
     Sampler,
@@ -37,6 +40,7 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 RATIO_VARIABLE = "BREAKWATER_TRACES_CATALOG_RATIO"
+DROP_ROOT = ALWAYS_OFF
 DEFAULT_CATALOG_RATIO = 0.1
 CATALOG_PREFIXES = ("/api/v1/products", "/api/v2/products")
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -92,7 +96,14 @@ class CatalogReadSampler(Sampler):
                       kind: SpanKind | None = None, attributes: Attributes = None,
                       links: Sequence[Link] | None = None,
                       trace_state: TraceState | None = None) -> SamplingResult:
-        """Sample a catalog read at the ratio, anything else always."""
+        """Sample a catalog read at the ratio, background polling never, anything else always."""
+        if kind == SpanKind.CLIENT:
+            # A database statement or HTTP call that starts a trace was made outside any
+            # request or task span: a reconciler's or sweeper's poll every few seconds, which
+            # would fill the trace list with one-span traces. Work they do find gets its own
+            # span (the reconciler's "reconcile order"), and its calls follow that.
+            return DROP_ROOT.should_sample(parent_context, trace_id, name, kind, attributes,
+                                           links, trace_state)
         chosen = self._reads if is_catalog_read(attributes, self.prefixes) else ALWAYS_ON
         return chosen.should_sample(parent_context, trace_id, name, kind, attributes, links,
                                     trace_state)

@@ -376,3 +376,19 @@ def test_a_sampled_root_keeps_the_ratio_it_was_decided_at() -> None:
                if int(a.headers["traceparent"].rsplit("-", 1)[1], 16) & 1}
     assert recorded == sampled  # every request answered as sampled has its span, no other
     assert 0.4 < len(sampled) / len(answers) < 0.6  # 0.5, not 0.25 (a ratio applied twice)
+
+
+def test_background_polls_start_no_trace_but_work_found_is_traced() -> None:
+    provider, exporter = _provider(0.1)
+    tracer = provider.get_tracer("reconciler")
+
+    # A periodic query outside any request or task span (the reconciler's poll every 2 s).
+    tracer.start_span("SELECT order.db", kind=SpanKind.CLIENT).end()
+    # Work it found: its own span, and the calls made for it below.
+    with tracer.start_as_current_span("reconcile order"):
+        tracer.start_span("SELECT order.db", kind=SpanKind.CLIENT).end()
+        tracer.start_span("GET /api/v1/reservations/by-ref/{ref}", kind=SpanKind.CLIENT).end()
+
+    assert sorted(s.name for s in exporter.get_finished_spans()) == [
+        "GET /api/v1/reservations/by-ref/{ref}", "SELECT order.db", "reconcile order"]
+    assert _decide(default_sampler(1.0), "GET", "/api/v1/cart") is Decision.RECORD_AND_SAMPLE
