@@ -149,17 +149,16 @@ def _closed_slice(ctx: Context, endpoint: Endpoint, servers: dict[str, Server], 
 
 
 def _settle(pids: list[int], *, quiet_share: float = 0.05, window: float = 0.1,
-            limit: float = 3.0) -> float:
+            limit: float = 3.0) -> None:
     """Wait until `pids` use less than `quiet_share` of a core over `window` (at most
     `limit` seconds): a traced endpoint's exporter drains its queue after the load stops, and
-    that must not land in the next endpoint's slice on the same CPU. Seconds waited."""
+    that must not land in the next endpoint's slice on the same CPU."""
     started = time.monotonic()
     while time.monotonic() - started < limit:
         before = sum(cpu_seconds(pid) for pid in pids)
         time.sleep(window)
         if sum(cpu_seconds(pid) for pid in pids) - before < quiet_share * window:
-            break
-    return time.monotonic() - started
+            return
 
 
 def _closed_round(ctx: Context, keys: list[str], servers: dict[str, Server]

@@ -40,7 +40,6 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 RATIO_VARIABLE = "BREAKWATER_TRACES_CATALOG_RATIO"
-DROP_ROOT = ALWAYS_OFF
 DEFAULT_CATALOG_RATIO = 0.1
 CATALOG_PREFIXES = ("/api/v1/products", "/api/v2/products")
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -102,8 +101,8 @@ class CatalogReadSampler(Sampler):
             # request or task span: a reconciler's or sweeper's poll every few seconds, which
             # would fill the trace list with one-span traces. Work they do find gets its own
             # span (the reconciler's "reconcile order"), and its calls follow that.
-            return DROP_ROOT.should_sample(parent_context, trace_id, name, kind, attributes,
-                                           links, trace_state)
+            return ALWAYS_OFF.should_sample(parent_context, trace_id, name, kind, attributes,
+                                            links, trace_state)
         chosen = self._reads if is_catalog_read(attributes, self.prefixes) else ALWAYS_ON
         return chosen.should_sample(parent_context, trace_id, name, kind, attributes, links,
                                     trace_state)

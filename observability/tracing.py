@@ -19,23 +19,14 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import Decision, Sampler
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    SpanContext,
-    SpanKind,
-    TraceFlags,
-    format_span_id,
-    format_trace_id,
-)
+from opentelemetry.sdk.trace.sampling import Sampler
+from opentelemetry.trace import format_span_id, format_trace_id
 
 from observability.exporters import PerProcessSpanProcessor, SpanFileExporter
-from observability.ids import ReservedTraceIds, reserved_trace_id
 from observability.sampling import choose_sampler
 from observability.settings import (
     EXPORTER_CONSOLE,
@@ -133,6 +124,8 @@ def build_provider(service_name: str, *, instance_id: str | None = None,
     reads, those at `settings.catalog_ratio`) unless `OTEL_TRACES_SAMPLER` is set, in which
     case the SDK reads it and `OTEL_TRACES_SAMPLER_ARG` itself; `sampler` replaces both.
     """
+    from observability.presampling import ReservedTraceIds  # only where tracing is on
+
     settings = settings or TracingSettings.from_env()
     resource = build_resource(service_name, instance_id=instance_id, version=version,
                               environment=environment or settings.environment)
@@ -224,10 +217,12 @@ def _skip_unsampled_requests(app: Any, tracer_provider: TracerProvider | None,
     """Put the sampling decision in front of the Flask instrumentation: an unsampled request
     runs the app as it was before instrumenting (`app._original_wsgi_app`, kept by the
     instrumentation), and the instrumentation's request hooks step aside for it."""
+    from observability.presampling import Presampled, Presampler
+
     provider = tracer_provider or trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         return
-    app.wsgi_app = _Presampled(app.wsgi_app, app._original_wsgi_app, Presampler(provider),
+    app.wsgi_app = Presampled(app.wsgi_app, app._original_wsgi_app, Presampler(provider),
                                excluded_paths)
     for funcs, hook in ((app.before_request_funcs[None], app._before_request),
                         (app.teardown_request_funcs[None], app._teardown_request)):
@@ -235,9 +230,11 @@ def _skip_unsampled_requests(app: Any, tracer_provider: TracerProvider | None,
 
 
 def _unless_unsampled(hook: Callable[..., Any]) -> Callable[..., Any]:
-    def run(*args: Any) -> Any:
-        from flask import request
+    from flask import request
 
+    from observability.presampling import UNSAMPLED_ENVIRON_KEY
+
+    def run(*args: Any) -> Any:
         if request.environ.get(UNSAMPLED_ENVIRON_KEY):
             return None
         return hook(*args)
@@ -274,76 +271,6 @@ def current_trace_id() -> str | None:
     return format_trace_id(context.trace_id) if context.is_valid else None
 
 
-class Presampler:
-    """The sampling decision of a server request, taken before any span is made.
-
-    It asks the provider's own sampler (Breakwater's default, or what `OTEL_TRACES_SAMPLER`
-    chose) with the request's parent context, method and path, which is all the samplers read.
-    A request that will not be sampled then skips the server instrumentation entirely: making
-    a non-recording span costs as much as the attributes, context and hooks of a real one, and
-    most catalog reads are not sampled. A root that is sampled keeps the trace id it was
-    decided for (`observability.ids`), so the instrumentation's own decision agrees.
-    """
-
-    def __init__(self, provider: TracerProvider) -> None:
-        from opentelemetry.instrumentation.wsgi import wsgi_getter
-
-        self.provider, self._getter = provider, wsgi_getter
-
-    def decide(self, environ: dict[str, Any]) -> tuple[SpanContext | None, int]:
-        """(the context of an unsampled request, 0), or (None, the trace id to reserve for a
-        sampled root; 0 when the request continues a trace)."""
-        parent = propagate.extract(environ, getter=self._getter)
-        parent_span = trace.get_current_span(parent).get_span_context()
-        method = environ.get("REQUEST_METHOD") or "GET"
-        path = environ.get("PATH_INFO") or "/"
-        ids = self.provider.id_generator
-        trace_id = parent_span.trace_id if parent_span.is_valid else ids.generate_trace_id()
-        result = self.provider.sampler.should_sample(
-            parent, trace_id, f"{method} {path}", SpanKind.SERVER,
-            {"http.request.method": method, "url.path": path})
-        if result.decision is not Decision.DROP:
-            return None, 0 if parent_span.is_valid else trace_id
-        return SpanContext(trace_id, ids.generate_span_id(), is_remote=False,
-                           trace_flags=TraceFlags(TraceFlags.DEFAULT),
-                           trace_state=result.trace_state), 0
-
-
-UNSAMPLED_ENVIRON_KEY = "breakwater.unsampled"
-
-
-class _Presampled:
-    """`traced` for a request the sampler samples, `plain` (the same app, uninstrumented) in
-    the context of an unsampled one: a non-recording span carrying its trace id (propagated
-    downstream with the sampled flag off, answered as `X-Trace-Id`, written into every log
-    line) with every instrumentation off while the app runs, so its SQL statements and HTTP
-    calls make no spans either."""
-
-    def __init__(self, traced: Callable[..., Any], plain: Callable[..., Any],
-                 presampler: Presampler, excluded_paths: Iterable[str] = PROBE_PATHS) -> None:
-        self.traced, self.plain, self.presampler = traced, plain, presampler
-        self.excluded_paths = frozenset(excluded_paths)
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("PATH_INFO") in self.excluded_paths:
-            return self.traced(environ, start_response)  # which makes no span for them
-        unsampled, trace_id = self.presampler.decide(environ)
-        if unsampled is None:
-            with reserved_trace_id(trace_id):
-                return self.traced(environ, start_response)
-        from opentelemetry.instrumentation.utils import suppress_instrumentation
-
-        environ[UNSAMPLED_ENVIRON_KEY] = True
-        # Flask's teardown (the database connection back to its pool included) and the
-        # gateway's upstream call run inside the call, so the whole request is in the scope.
-        token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(unsampled)))
-        try:
-            with suppress_instrumentation():
-                return self.plain(environ, start_response)
-        finally:
-            otel_context.detach(token)
-
-
 class TracedWSGI:
     """A raw WSGI app (the gateway) traced by the official WSGI instrumentation, behind a
     `Presampler`; other attributes pass through to the wrapped app."""
@@ -351,6 +278,8 @@ class TracedWSGI:
     def __init__(self, app: Callable[..., Any], *, tracer_provider: TracerProvider | None = None,
                  excluded_paths: Iterable[str] = PROBE_PATHS) -> None:
         from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+
+        from observability.presampling import Presampled, Presampler
 
         self.wrapped = app
         self.excluded_paths = frozenset(excluded_paths)
@@ -360,7 +289,7 @@ class TracedWSGI:
         provider = tracer_provider or trace.get_tracer_provider()
         self._entry: Callable[..., Any] = self._middleware
         if isinstance(provider, TracerProvider):
-            self._entry = _Presampled(self._middleware, self._with_trace_headers,
+            self._entry = Presampled(self._middleware, self._with_trace_headers,
                                       Presampler(provider), self.excluded_paths)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
