@@ -68,17 +68,19 @@ _state: TracingState | None = None
 def init_tracing(service_name: str, app: Any = None, *, instance_id: str | None = None,
                  version: str | None = None, environment: str | None = None,
                  exporter: SpanExporter | None = None,
-                 settings: TracingSettings | None = None) -> TracingState:
+                 settings: TracingSettings | None = None,
+                 sampler: Sampler | None = None) -> TracingState:
     """Set tracing up for this process (once) and instrument the Flask `app` if given.
 
     Later calls return the first call's state and only instrument their `app`. `exporter`
-    replaces the one the environment chooses (tests pass an in-memory exporter).
+    replaces the one the environment chooses (tests pass an in-memory exporter), `sampler` the
+    one `build_provider` would choose.
     """
     global _state
     with _lock:
         if _state is None:
             _state = _configure(service_name, instance_id or service_name, version, environment,
-                                exporter, settings or TracingSettings.from_env())
+                                exporter, settings or TracingSettings.from_env(), sampler)
         elif _state.service_name != service_name:
             log.warning("tracing already set up for %s; %s shares it", _state.service_name,
                         service_name)
@@ -95,13 +97,13 @@ def current_state() -> TracingState | None:
 
 def _configure(service_name: str, instance_id: str, version: str | None,
                environment: str | None, exporter: SpanExporter | None,
-               settings: TracingSettings) -> TracingState:
+               settings: TracingSettings, sampler: Sampler | None = None) -> TracingState:
     if not settings.enabled and exporter is None:
         log.info("tracing disabled (OTEL_TRACES_EXPORTER=none)")
         return TracingState(service_name, instance_id, settings, None)
     provider, processor = build_provider(service_name, instance_id=instance_id, version=version,
                                          environment=environment, exporter=exporter,
-                                         settings=settings)
+                                         settings=settings, sampler=sampler)
     trace.set_tracer_provider(provider)
     instrument_http_clients(provider, excluded_urls=re.escape(settings.otlp_traces_endpoint)
                             if settings.exporter == EXPORTER_OTLP else "")

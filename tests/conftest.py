@@ -17,6 +17,14 @@ ISSUER, AUDIENCE = "breakwater-auth", "breakwater"
 _MYSQL_UP = mysql_available()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every worker sets its own tracing up the same way before any test builds an app in it
+    (`tests.support.tracing` says why)."""
+    from tests.support.tracing import trace_the_test_process
+
+    trace_the_test_process()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test's databases, keys and logs out of the checkout's var/."""
