@@ -86,7 +86,7 @@ def test_spans_are_sent_over_otlp_http(start_service, receiver: OtlpReceiver, tm
         names = {(service, name) for service, name, tid in receiver.spans() if tid == trace_id}
         return {("front", "GET /buy"), ("front", "GET /stock"), ("back", "GET /stock")} <= names
 
-    wait_until(arrived, timeout=30, message="spans at the OTLP receiver")
+    wait_until(arrived, timeout=10, message="spans at the OTLP receiver")
     assert set(receiver.paths) == {"/v1/traces"}
     # The exporter's own POSTs are never traced, and no span file is written.
     assert not any(name == "POST /v1/traces" for _, name, _ in receiver.spans())
@@ -101,4 +101,4 @@ def test_the_traces_endpoint_variable_wins(start_service, receiver: OtlpReceiver
 
     requests.get(f"{back.url}/stock", timeout=5)
 
-    wait_until(lambda: "/custom" in receiver.paths, timeout=30, message="POST /custom")
+    wait_until(lambda: "/custom" in receiver.paths, timeout=10, message="POST /custom")

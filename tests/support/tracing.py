@@ -50,9 +50,6 @@ class DiscardingExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return SpanExportResult.SUCCESS
 
-    def shutdown(self) -> None:
-        pass
-
 
 def trace_the_test_process() -> None:
     """Set this process's tracing up as described above (before any app does)."""
