@@ -33,6 +33,8 @@ from services.common.deadline import (
 )
 from services.common.errors import ApiError, BadRequest, NotFound
 from services.common.request_limits import relative_location
+# The transport decodes these, so the body the gateway holds is no longer encoded.
+from services.common.transport import DECODED_ENCODINGS
 
 log = logging.getLogger("breakwater.gateway")
 
@@ -92,8 +94,6 @@ RESPONSE_SKIP = frozenset(
         "x-request-id",
     }
 )
-# urllib3 decodes these, so the body the gateway holds is no longer encoded.
-DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 BODYLESS_STATUSES = frozenset({204, 304})
 # Only the probes on the public port; `/metrics` and `/gateway/upstreams` are on the admin port.
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})

@@ -27,6 +27,12 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from observability.exporters import PerProcessSpanProcessor, SpanFileExporter
+from observability.http_client import (
+    INSTANCE_ATTRIBUTE,
+    NUMERIC_SEGMENT,
+    PROBE_PATHS,
+    use_tracer_provider,
+)
 from observability.sampling import choose_sampler
 from observability.settings import (
     EXPORTER_CONSOLE,
@@ -37,12 +43,9 @@ from observability.settings import (
 
 log = logging.getLogger("breakwater.tracing")
 
-PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Probe paths as URL patterns (for the HTTP client's exclusions: a path, then a query or the end).
 PROBE_URL_PATTERNS = tuple(rf"://[^/]+{re.escape(path)}(\?|$)" for path in sorted(PROBE_PATHS))
 TRACE_ID_HEADER = "X-Trace-Id"
-INSTANCE_ATTRIBUTE = "breakwater.instance"
-_NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
 
 
 @dataclass(frozen=True)
@@ -327,7 +330,7 @@ def traced_wsgi(app: Callable[..., Any], *,
 
 def _name_wsgi_span(span: trace.Span, environ: dict[str, Any]) -> None:
     if span.is_recording():
-        path = _NUMERIC_SEGMENT.sub("/{id}", environ.get("PATH_INFO") or "/")
+        path = NUMERIC_SEGMENT.sub("/{id}", environ.get("PATH_INFO") or "/")
         span.update_name(f"{environ.get('REQUEST_METHOD', 'GET')} {path}")
 
 
@@ -335,13 +338,15 @@ def _name_wsgi_span(span: trace.Span, environ: dict[str, Any]) -> None:
 
 def instrument_http_clients(tracer_provider: TracerProvider | None = None,
                             excluded_urls: str = "") -> None:
-    """Client spans for every urllib3 request, with exactly one set of propagation headers.
+    """Client spans for every HTTP call, with exactly one set of propagation headers: the
+    resilient client's (`observability.http_client`) and any other urllib3 user's (requests).
 
     Calls to a probe path (`/healthz`, `/readyz`, `/metrics`) and to `excluded_urls` (regular
     expressions, comma-separated) get none, as probes get no server span.
     """
     from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 
+    use_tracer_provider(tracer_provider or trace.get_tracer_provider())
     instrumentor = URLLib3Instrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         excluded = ",".join([*PROBE_URL_PATTERNS, *([excluded_urls] if excluded_urls else [])])
@@ -362,7 +367,7 @@ def _urllib3_request_hook(span: trace.Span, pool: Any, request_info: Any) -> Non
         port = f":{pool.port}" if pool.port else ""
         span.set_attribute(INSTANCE_ATTRIBUTE, f"{pool.scheme}://{pool.host}{port}")
         path = urlsplit(request_info.url).path or "/"
-        span.update_name(f"{request_info.method.upper()} {_NUMERIC_SEGMENT.sub('/{id}', path)}")
+        span.update_name(f"{request_info.method.upper()} {NUMERIC_SEGMENT.sub('/{id}', path)}")
 
 
 def instrument_sqlalchemy_engines(tracer_provider: TracerProvider | None = None) -> None:

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import urllib3
 from opentelemetry import propagate
+from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -34,12 +34,13 @@ from urllib3.exceptions import (
     ProtocolError,
     ReadTimeoutError,
 )
-from urllib3.util.retry import Retry
 
+from observability.http_client import client_span, record_status
 from services.common.breaker import BreakerOpen
 from services.common.deadline import DEADLINE_HEADER, Deadline, current_deadline
 from services.common.discovery import instance_source
 from services.common.resilience import ClientListener, Events
+from services.common.transport import Reply
 from services.common.upstream import Instance, InstanceSource, Upstream, UpstreamPolicy
 from services.common.upstream_errors import (
     FAILED_DEPENDENCY_HEADER,
@@ -47,7 +48,7 @@ from services.common.upstream_errors import (
     UpstreamTimedOut,
     UpstreamUnavailable,
 )
-from services.common.watchdog import Watch, watching
+from services.common.watchdog import Watch
 
 __all__ = [
     "DEADLINE_HEADER", "FAILED_DEPENDENCY_HEADER", "ResilientClient", "build_client", "UpstreamError",
@@ -56,26 +57,11 @@ __all__ = [
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_ATTEMPTS = 2  # the first send and at most one more
+_DEADLINE_KEY = DEADLINE_HEADER.lower()
 MIN_ATTEMPT_SECONDS = 0.005  # less budget than this left: do not start another attempt
 # A pooled keep-alive connection the server closed just as we reused it fails like this,
 # before any response byte.
 STALE_CONNECTION_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-# What `retries=False, redirect=False` becomes inside urllib3, built once: urlopen would build
-# it on every call (Retry objects are immutable; increment() returns new ones).
-NO_RETRIES = Retry.from_int(False, redirect=False)
-_TIMEOUTS: dict[tuple[float, float], urllib3.Timeout] = {}
-
-
-def _timeout(connect: float, read: float, *, shared: bool) -> urllib3.Timeout:
-    """A `urllib3.Timeout`, shared per (connect, read) for the settings' own few pairs."""
-    if not shared:
-        return urllib3.Timeout(connect=connect, read=read)
-    timeout = _TIMEOUTS.get((connect, read))
-    if timeout is None:
-        timeout = urllib3.Timeout(connect=connect, read=read)
-        if len(_TIMEOUTS) < 64:
-            _TIMEOUTS[(connect, read)] = timeout
-    return timeout
 
 
 @dataclass
@@ -83,7 +69,7 @@ class UpstreamResponse:
     """What an upstream answered."""
 
     status: int
-    headers: urllib3.HTTPHeaderDict
+    headers: HTTPHeaderDict
     data: bytes
     instance: str
     attempts: int = 1
@@ -97,7 +83,7 @@ class UpstreamResponse:
 class _Call:
     method: str
     path: str
-    headers: urllib3.HTTPHeaderDict
+    headers: dict[str, str]  # names in lower case
     body: bytes | None
     repeatable: bool  # declared safe to send twice by the caller
     decode_content: bool
@@ -164,17 +150,18 @@ class ResilientClient:
         upstream = self.upstreams.get(service)
         if upstream is None:
             raise UpstreamUnavailable(service, "no_instances", f"no upstream named {service!r} is configured")
-        send_headers = urllib3.HTTPHeaderDict(headers or {})  # case-insensitive: one traceparent
+        # Names in lower case: one spelling each, so the trace context replaces a caller's own.
+        send_headers = {name.lower(): value for name, value in headers.items()} if headers else {}
         if json is not None:
             body = jsonlib.dumps(json).encode()
-            send_headers.setdefault("Content-Type", "application/json")
+            send_headers.setdefault("content-type", "application/json")
         propagate.inject(send_headers)
         method = method.upper()
         call = _Call(method, path, send_headers, body,
                      repeatable=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
                      decode_content=decode_content)
         if not self.resilience:
-            send_headers.discard(DEADLINE_HEADER)
+            send_headers.pop(_DEADLINE_KEY, None)
             return self._naive(upstream, call, raise_for_status)
         policy = upstream.policy
         connect, read = timeout or (policy.connect_timeout, policy.read_timeout)
@@ -275,15 +262,14 @@ class ResilientClient:
             return _Attempt(error=UpstreamUnavailable(name, "breaker_open", retry_after=upstream.retry_after(),
                                                       instance=url, uncertain=False))
         remaining = plan.deadline.remaining()
-        capped = remaining < plan.read or remaining < plan.connect
-        timeout = _timeout(min(plan.connect, remaining), min(plan.read, remaining), shared=not capped)
+        connect, read = min(plan.connect, remaining), min(plan.read, remaining)
         watch = Watch(plan.read, plan.deadline.expires_at, plan.own_expires)
-        call.headers[DEADLINE_HEADER] = plan.deadline.header_value()
+        call.headers[_DEADLINE_KEY] = plan.deadline.header_value()
         upstream.begin(instance)
         failure: str | None = None
         verdict = "failure"  # or "success", or "none" (the attempt says nothing about the replica)
         try:
-            raw, data = self._exchange(instance, call, timeout, watch)
+            raw = self._exchange(instance, call, connect, read, watch)
         except (HTTPError, OSError) as exc:
             attempt, verdict = self._classify(upstream, instance, exc, watch, min(plan.read, remaining),
                                               connect_capped=remaining < plan.connect)
@@ -292,7 +278,7 @@ class ResilientClient:
                 attempt.error.__cause__ = exc
             return attempt
         else:
-            response = UpstreamResponse(raw.status, raw.headers, data, url)
+            response = UpstreamResponse(raw.status, raw.headers, raw.data, url)
             own_failure = raw.status >= 500 and FAILED_DEPENDENCY_HEADER not in raw.headers
             verdict = "failure" if own_failure else "success"
             failure = f"HTTP {raw.status}" if own_failure else None
@@ -307,30 +293,18 @@ class ResilientClient:
                 self.events.emit("failure", service=name, instance=url, error=failure[:300])
 
     @staticmethod
-    def _exchange(instance: Instance, call: _Call, timeout: urllib3.Timeout,
-                  watch: Watch) -> tuple[urllib3.BaseHTTPResponse, bytes]:
+    def _exchange(instance: Instance, call: _Call, connect: float, read: float,
+                  watch: Watch | None) -> Reply:
         """Send and read the whole answer; the watch cuts it off at its expiry."""
-        raw: urllib3.BaseHTTPResponse | None = None
-        with watching(watch):
-            try:
-                raw = instance.pool.urlopen(
-                    call.method, call.path, body=call.body, headers=call.headers, timeout=timeout,
-                    retries=NO_RETRIES, redirect=False, assert_same_host=False, preload_content=False,
-                    decode_content=call.decode_content,
-                )
-                data = raw.data
-            except BaseException:
-                if raw is not None:
-                    raw.release_conn()
-                raise
-            finally:
-                fired = watch.disarm()
-        if fired:
-            raw.close()  # the socket was shut down: never hand this connection out again
-            raw.release_conn()
-            raise TimeoutError("the answer did not complete within the attempt's time limit")
-        raw.release_conn()
-        return raw, data
+        pool = instance.pool
+        with client_span(call.method, pool, call.path, call.headers) as span:
+            reply = pool.exchange(call.method, call.path, call.headers, call.body,
+                                  connect_timeout=connect, read_timeout=read, watch=watch,
+                                  decode_content=call.decode_content)
+            if watch is not None and watch.fired:
+                raise TimeoutError("the answer did not complete within the attempt's time limit")
+            record_status(span, reply.status)
+        return reply
 
     def _classify(self, upstream: Upstream, instance: Instance, exc: BaseException, watch: Watch,
                   read: float, *, connect_capped: bool) -> tuple[_Attempt, str]:
@@ -361,11 +335,7 @@ class ResilientClient:
             raise UpstreamUnavailable(upstream.name, "no_instances")
         seconds = upstream.policy.naive_timeout
         try:
-            raw = instance.pool.urlopen(
-                call.method, call.path, body=call.body, headers=call.headers,
-                timeout=_timeout(seconds, seconds, shared=True), retries=NO_RETRIES, redirect=False,
-                assert_same_host=False, decode_content=call.decode_content,
-            )
+            raw = self._exchange(instance, call, seconds, seconds, None)
         except NewConnectionError as exc:
             raise UpstreamUnavailable(upstream.name, "connection_failed", instance=instance.url,
                                       uncertain=False) from exc

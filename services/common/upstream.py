@@ -1,7 +1,7 @@
 """An upstream service as the resilient client sees it: its instances and their health.
 
-Per upstream: a bulkhead, a retry budget and counters. Per instance: a pooled urllib3
-connection pool, a breaker judging it by failure and slow-call rate, an outstanding-request
+Per upstream: a bulkhead, a retry budget and counters. Per instance: a pool of keep-alive
+connections (`services.common.transport`), a breaker judging it by failure and slow-call rate, an outstanding-request
 count for least-outstanding balancing, and an ejection deadline.
 """
 
@@ -16,11 +16,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import urllib3
-
 from services.common.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, BreakerPolicy
 from services.common.resilience import BreakerListener, Bulkhead, Events, RetryBudget
-from services.common.watchdog import pool_for
+from services.common.transport import KeepAlivePool
 
 InstanceSource = Sequence[str] | Callable[[], Sequence[str]]
 
@@ -88,7 +86,7 @@ class Instance:
     """One replica of an upstream service."""
 
     url: str
-    pool: urllib3.HTTPConnectionPool
+    pool: KeepAlivePool
     breaker: Breaker
     listener: BreakerListener
     outstanding: int = 0
@@ -143,7 +141,8 @@ class Upstream:
 
     def _new_instance(self, url: str) -> Instance:
         parts = urlsplit(url)
-        pool = pool_for(parts.scheme, parts.hostname or "127.0.0.1", parts.port, self.policy.pool_maxsize)
+        pool = KeepAlivePool(parts.scheme, parts.hostname or "127.0.0.1", parts.port,
+                             self.policy.pool_maxsize)
         listener = BreakerListener(self.name, url, self.events)
         breaker = Breaker(f"{self.name}:{url}", self._breaker_policy, listeners=[listener], clock=self.clock)
         return Instance(url=url, pool=pool, breaker=breaker, listener=listener)

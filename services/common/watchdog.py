@@ -1,12 +1,12 @@
 """A bound on the whole answer of one HTTP attempt, not on each socket read.
 
-urllib3's read timeout bounds every `recv` separately: a body dripping one byte every 0.2 s
+A socket's read timeout bounds every `recv` separately: a body dripping one byte every 0.2 s
 never trips a 0.5 s read timeout and may take minutes. Each attempt therefore gets a `Watch`
 whose expiry is the earlier of "read timeout after sending" and the call's deadline; one
 watchdog thread per process shuts the attempt's socket down when its watch expires, which ends
-the blocked read at once. Pools built here use connection classes that arm the calling
-thread's watch when the request is sent, and tell whether it went out on a reused connection
-(where a reset usually means the server closed it while idle).
+the blocked read at once. The transport (`services.common.transport`) arms an attempt's watch
+when it sends the request, saying whether it went out on a reused connection (where a reset
+usually means the server closed it while idle).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from typing import Protocol
 
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-
-_local = threading.local()
 TICK_SECONDS = 0.02  # how late a watch may fire
+
+
+class Connected(Protocol):
+    """What a watch shuts down: anything holding the attempt's socket (None once closed)."""
+
+    sock: socket.socket | None
 
 
 class Watch:
@@ -41,11 +41,11 @@ class Watch:
         self.read, self.deadline, self.natural_limit = read, deadline, natural_limit
         self.expires_at = deadline
         self.reused = self.fired = self.cut_by_caller = False
-        self._connection: HTTPConnection | None = None
+        self._connection: Connected | None = None
         self._done = False
         self._lock = threading.Lock()
 
-    def arm(self, connection: HTTPConnection, reused: bool) -> None:
+    def arm(self, connection: Connected, reused: bool) -> None:
         """Start the clock: the request is being sent on `connection`."""
         own = min(time.monotonic() + self.read, self.natural_limit)
         with self._lock:
@@ -71,50 +71,6 @@ class Watch:
             self._done = True
             self._connection = None
             return self.fired
-
-
-@contextmanager
-def watching(watch: Watch) -> Iterator[Watch]:
-    """Arm `watch` on whatever connection this thread sends its next request on."""
-    _local.watch = watch
-    try:
-        yield watch
-    finally:
-        _local.watch = None
-
-
-class _Watched:
-    """Arms the current thread's watch when a request is sent."""
-
-    _sent_on: Any = None
-
-    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kwargs: Any) -> None:
-        watch: Watch | None = getattr(_local, "watch", None)
-        if watch is not None:
-            sock = self.sock  # type: ignore[attr-defined]
-            watch.arm(self, reused=sock is not None and sock is self._sent_on)  # type: ignore[arg-type]
-        super().request(method, url, body=body, headers=headers, **kwargs)  # type: ignore[misc]
-        self._sent_on = self.sock  # type: ignore[attr-defined]
-
-
-class WatchedHTTPConnection(_Watched, HTTPConnection):
-    """urllib3's HTTP connection, under the current thread's watch."""
-
-
-class WatchedHTTPSConnection(_Watched, HTTPSConnection):
-    """urllib3's HTTPS connection, under the current thread's watch."""
-
-
-class WatchedHTTPConnectionPool(urllib3.HTTPConnectionPool):
-    """A pool whose connections honour watches."""
-
-    ConnectionCls = WatchedHTTPConnection
-
-
-class WatchedHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
-    """An HTTPS pool whose connections honour watches."""
-
-    ConnectionCls = WatchedHTTPSConnection
 
 
 class Watchdog:
@@ -157,9 +113,3 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
-
-
-def pool_for(scheme: str, host: str, port: int | None, maxsize: int) -> urllib3.HTTPConnectionPool:
-    """A keep-alive pool to one instance, its attempts bounded by watches."""
-    pool_class = WatchedHTTPSConnectionPool if scheme == "https" else WatchedHTTPConnectionPool
-    return pool_class(host, port, maxsize=maxsize, block=False, retries=False)

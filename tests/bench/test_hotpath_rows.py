@@ -180,7 +180,7 @@ def test_every_transport_reads_the_whole_answer_from_the_responder() -> None:
         lengths = {name: [fn(), fn()] for name, fn in made.items() if fn is not None}
     finally:
         stop(process)
-    assert {"urllib3", "http.client", "bare"} <= lengths.keys()
+    assert {"breakwater", "urllib3", "http.client", "httptools", "bare"} <= lengths.keys()
     assert all(got == [16, 16] for got in lengths.values()), lengths  # keep-alive, twice
 
 

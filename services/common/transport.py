@@ -1,0 +1,290 @@
+"""Keep-alive HTTP/1.1 to one upstream instance: a raw socket, answers parsed by httptools.
+
+The resilient client's calls go through this instead of urllib3 and `http.client`, whose
+per-call cost (header objects built through the `email` package, a response object per
+layer) was most of the gateway's CPU per proxied read. One `KeepAlivePool` per instance keeps
+up to `maxsize` idle connections (more may be open at once; the extra ones are closed when
+they finish, like urllib3's non-blocking pool).
+
+What the client relies on is kept exactly:
+- Errors are urllib3's own exception types, so the client classifies them as before: a refused
+  or failed connect is `NewConnectionError`, a connect past its timeout `ConnectTimeoutError`,
+  a socket read past its timeout `ReadTimeoutError`, anything else on the way
+  `ProtocolError` (with the `OSError` or `http.client.RemoteDisconnected` behind it as its
+  second argument, which is how a stale keep-alive connection is recognised).
+- A `Watch` (services.common.watchdog) is armed when the request is sent, with whether it went
+  out on a reused connection; firing it shuts the socket down, which ends a blocked read.
+- gzip and deflate bodies are decoded (`DECODED_ENCODINGS`), as urllib3 did.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import http.client
+import socket
+import ssl
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httptools
+from urllib3 import HTTPHeaderDict
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+from urllib3.util.wait import wait_for_read
+
+from services.common.watchdog import Watch
+
+__all__ = ["DECODED_ENCODINGS", "KeepAlivePool", "Reply"]
+
+# Content-Encodings decoded here when the caller asks for decoded content.
+DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+RECV_BYTES = 65536
+USER_AGENT = "breakwater"
+# Methods whose requests carry a body by definition: without one they say `Content-Length: 0`.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Set by the transport from the body it sends.
+_FRAMING = frozenset({"content-length", "transfer-encoding", "host"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One whole answer."""
+
+    status: int
+    headers: HTTPHeaderDict
+    data: bytes
+
+
+class _Answer:
+    """httptools' callbacks: what has been parsed so far."""
+
+    __slots__ = ("parser", "headers", "chunks", "headers_done", "complete", "keep_alive")
+
+    def __init__(self) -> None:
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
+        self.headers_done = self.complete = self.keep_alive = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        # llhttp answers this only while the message is in progress (false once complete).
+        self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
+
+    def on_body(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class Connection:
+    """One socket to the instance; `sock` is what a watch shuts down."""
+
+    __slots__ = ("sock", "sent")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sent = 0  # requests sent on it so far
+
+    def alive(self) -> bool:
+        """Whether an idle connection can be reused: the server has not closed it (and sent
+        nothing unasked, which would be the start of an answer nobody reads)."""
+        try:
+            return not wait_for_read(self.sock, timeout=0.0)
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # already gone
+            self.sock.close()
+
+
+class KeepAlivePool:
+    """Keep-alive connections to one `scheme://host:port`, reused most recent first."""
+
+    def __init__(self, scheme: str, host: str, port: int | None, maxsize: int,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        if scheme not in ("http", "https"):
+            raise ValueError(f"{scheme!r}: an upstream is reached over http or https")
+        self.scheme, self.host = scheme, host
+        self.port = port or (443 if scheme == "https" else 80)
+        self.maxsize = maxsize
+        default_port = self.port == (443 if scheme == "https" else 80)
+        host_name = f"[{host}]" if ":" in host else host
+        self._host_header = host_name if default_port else f"{host_name}:{self.port}"
+        self._ssl = (ssl_context or ssl.create_default_context()) if scheme == "https" else None
+        self._idle: collections.deque[Connection] = collections.deque()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"KeepAlivePool({self.scheme}://{self._host_header}, idle={len(self._idle)})"
+
+    @property
+    def idle(self) -> int:
+        """Connections waiting to be reused."""
+        return len(self._idle)
+
+    # --- one exchange ------------------------------------------------------------------------
+    def exchange(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
+                 *, connect_timeout: float, read_timeout: float, watch: Watch | None = None,
+                 decode_content: bool = True) -> Reply:
+        """Send one request and read its whole answer.
+
+        `read_timeout` bounds every socket read; `watch`, when given, bounds the whole answer
+        (armed once the request is sent, disarmed before this returns or raises; the caller
+        asks `watch.fired`)."""
+        request = self._serialize(method, target, headers, body)
+        connection = self._checkout(connect_timeout)
+        keep = False
+        try:
+            if watch is not None:
+                watch.arm(connection, reused=connection.sent > 0)
+            try:
+                connection.sock.settimeout(read_timeout)
+                connection.sock.sendall(request)
+                connection.sent += 1
+                answer, keep = self._read(connection.sock, method)
+            except TimeoutError as exc:
+                raise ReadTimeoutError(self, target,  # type: ignore[arg-type]
+                                       f"Read timed out. (read timeout={read_timeout})") from exc
+            except (http.client.RemoteDisconnected, OSError) as exc:
+                raise ProtocolError("Connection aborted.", exc) from exc
+            except httptools.HttpParserError as exc:
+                raise ProtocolError(f"the answer is not valid HTTP/1.1: {exc}", exc) from exc
+        finally:
+            fired = watch.disarm() if watch is not None else False
+            if keep and not fired and not self._closed and len(self._idle) < self.maxsize:
+                self._idle.append(connection)
+            else:
+                connection.close()
+        reply_headers = HTTPHeaderDict()
+        for name, value in answer.headers:
+            reply_headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        data = b"".join(answer.chunks)
+        if decode_content and data:
+            data = _decoded(data, reply_headers.get("Content-Encoding"))
+        return Reply(answer.status, reply_headers, data)
+
+    def _serialize(self, method: str, target: str, headers: Mapping[str, str],
+                   body: bytes | None) -> bytes:
+        lines = [f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\n"]
+        agent = False
+        for name, value in headers.items():
+            lower = name.lower()
+            if lower in _FRAMING:
+                continue
+            if _illegal(name) or _illegal(value) or ":" in name:
+                raise ValueError(f"header {name!r} has a character a header may not contain")
+            agent = agent or lower == "user-agent"
+            lines.append(f"{name}: {value}\r\n")
+        if not agent:
+            lines.append(f"User-Agent: {USER_AGENT}\r\n")
+        if body is not None or method in _BODY_METHODS:
+            lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1")
+        return head + body if body else head
+
+    def _checkout(self, connect_timeout: float) -> Connection:
+        idle = self._idle
+        while True:
+            try:
+                connection = idle.pop()
+            except IndexError:
+                return self._connect(connect_timeout)
+            if connection.alive():
+                return connection
+            connection.close()
+
+    def _connect(self, timeout: float) -> Connection:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                None, f"Connection to {self.host} timed out. (connect timeout={timeout})") from exc
+        except OSError as exc:
+            raise NewConnectionError(
+                None, f"Failed to establish a new connection: {exc}") from exc  # type: ignore[arg-type]
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._ssl is not None:
+            try:
+                sock = self._ssl.wrap_socket(sock, server_hostname=self.host)
+            except OSError as exc:
+                sock.close()
+                raise NewConnectionError(None, f"TLS to {self.host} failed: {exc}") from exc  # type: ignore[arg-type]
+        return Connection(sock)
+
+    @staticmethod
+    def _read(sock: socket.socket, method: str) -> tuple[_AnswerRead, bool]:
+        answer = _Answer()
+        parser = answer.parser
+        head_only = method == "HEAD"
+        received = 0
+        while True:
+            data = sock.recv(RECV_BYTES)
+            if not data:
+                if not received:
+                    raise http.client.RemoteDisconnected("Remote end closed connection without response")
+                if answer.headers_done and not answer.complete and _until_close(answer):
+                    break  # no length, no chunks: the body ends with the connection
+                raise ProtocolError("Connection broken: the answer ended early", None)
+            received += len(data)
+            parser.feed_data(data)
+            if answer.complete or (head_only and answer.headers_done):
+                break
+        status = parser.get_status_code()
+        answer.parser = None  # no cycle left for the garbage collector
+        # Reused only when the server keeps it and the answer ended exactly where it should.
+        keep = answer.complete and not head_only and answer.keep_alive and status >= 200
+        return _AnswerRead(status, answer.headers, answer.chunks), keep
+
+    def close(self) -> None:
+        """Close every idle connection; connections in use close when they finish."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
+
+
+@dataclass(frozen=True)
+class _AnswerRead:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    chunks: list[bytes]
+
+
+def _illegal(text: str) -> bool:
+    """Whether `text` would break the header block (CR, LF, NUL: response splitting)."""
+    return "\n" in text or "\r" in text or "\0" in text
+
+
+def _until_close(answer: _Answer) -> bool:
+    names = {name.lower() for name, _ in answer.headers}
+    return b"content-length" not in names and b"transfer-encoding" not in names
+
+
+def _decoded(data: bytes, encoding: str | None) -> bytes:
+    if encoding is None:
+        return data
+    encoding = encoding.strip().lower()
+    if encoding not in DECODED_ENCODINGS:
+        return data
+    try:
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(data)
+            except zlib.error:  # raw deflate, as some servers send it
+                return zlib.decompress(data, -zlib.MAX_WBITS)
+        return zlib.decompress(data, 16 + zlib.MAX_WBITS)
+    except zlib.error as exc:
+        raise DecodeError(f"the {encoding} body could not be decoded: {exc}", exc) from exc
