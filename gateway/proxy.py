@@ -33,6 +33,7 @@ from services.common.deadline import (
 )
 from services.common.errors import ApiError, BadRequest, NotFound
 from services.common.request_limits import relative_location
+
 # The transport decodes these, so the body the gateway holds is no longer encoded.
 from services.common.transport import DECODED_ENCODINGS
 
