@@ -18,10 +18,13 @@ class CachedResponse:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     stored_at: float
+    size: int = 0  # bytes held: body and headers (set by `of`)
 
-    @property
-    def size(self) -> int:
-        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
+    @classmethod
+    def of(cls, headers: list[tuple[str, str]], body: bytes, stored_at: float) -> CachedResponse:
+        """An entry with its size counted once."""
+        size = len(body) + sum(len(k) + len(v) for k, v in headers)
+        return cls(tuple(headers), body, stored_at, size)
 
 
 class StaleCache:
@@ -47,7 +50,7 @@ class StaleCache:
 
     def store(self, key: str, headers: list[tuple[str, str]], body: bytes) -> None:
         """Remember a good response for `key`, evicting the least recently used as needed."""
-        entry = CachedResponse(tuple(headers), body, self._clock())
+        entry = CachedResponse.of(headers, body, self._clock())
         if entry.size > self.max_bytes or self.max_entries <= 0:
             return
         with self._lock:

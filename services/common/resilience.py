@@ -42,26 +42,25 @@ class Bulkhead:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._slots = threading.BoundedSemaphore(limit)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # a count under one lock: nothing ever waits for a slot
         self.in_use = 0
         self.rejected = 0
 
     def try_enter(self) -> bool:
         """Take a slot if one is free; never blocks."""
-        if not self._slots.acquire(blocking=False):
-            with self._lock:
-                self.rejected += 1
-            return False
         with self._lock:
+            if self.in_use >= self.limit:
+                self.rejected += 1
+                return False
             self.in_use += 1
-        return True
+            return True
 
     def leave(self) -> None:
-        """Give a slot back."""
+        """Give a slot back (ValueError when none is taken: a leave without its enter)."""
         with self._lock:
+            if self.in_use <= 0:
+                raise ValueError("Bulkhead.leave() without a matching try_enter()")
             self.in_use -= 1
-        self._slots.release()
 
 
 class RetryBudget:
