@@ -46,6 +46,9 @@ __all__ = ["DECODED_ENCODINGS", "KeepAlivePool", "Reply"]
 # Content-Encodings decoded here when the caller asks for decoded content.
 DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 RECV_BYTES = 65536
+# An answer's status line and headers together, at most (http.client allows 100 lines of 64 KiB;
+# no service here sends more than a few hundred bytes).
+MAX_HEAD_BYTES = 65536
 USER_AGENT = "breakwater"
 # Methods whose requests carry a body by definition: without one they say `Content-Length: 0`.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -85,6 +88,11 @@ class _Answer:
         self.chunks.append(data)
 
     def on_message_complete(self) -> None:
+        if self.parser is not None and self.parser.get_status_code() < 200:
+            # An informational answer (100 Continue, 103 Early Hints): the real one follows.
+            self.headers, self.chunks = [], []
+            self.headers_done = self.keep_alive = False
+            return
         self.complete = True
 
 
@@ -243,6 +251,8 @@ class KeepAlivePool:
             parser.feed_data(data)
             if answer.complete or (head_only and answer.headers_done):
                 break
+            if not answer.headers_done and received > MAX_HEAD_BYTES:
+                raise ProtocolError(f"the answer's headers exceed {MAX_HEAD_BYTES} bytes", None)
         status = parser.get_status_code()
         answer.parser = None  # no cycle left for the garbage collector
         # Reused only when the server keeps it and the answer ended exactly where it should.

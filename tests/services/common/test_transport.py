@@ -190,3 +190,25 @@ def test_no_more_than_maxsize_connections_wait_idle() -> None:
 def test_a_malformed_answer_is_a_protocol_error() -> None:
     with server(b"SMTP ready\r\n\r\n") as (_raw, pool), pytest.raises(ProtocolError):
         get(pool)
+
+
+def test_an_informational_answer_is_skipped_for_the_one_that_follows() -> None:
+    early = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    with server(early + answer("201 Created", b'{"id":1}')) as (_raw, pool):
+        reply = get(pool, "POST", body=b"{}")
+        assert (reply.status, reply.data, "Link" in reply.headers) == (201, b'{"id":1}', False)
+        assert pool.idle == 1
+
+
+def test_endless_headers_are_refused_not_buffered() -> None:
+    def endless(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+        try:
+            for _ in range(200):
+                conn.sendall(line)
+        except OSError:
+            return
+
+    with server(endless) as (_raw, pool), pytest.raises(ProtocolError, match="headers exceed"):
+        get(pool)
