@@ -174,6 +174,8 @@ class KeepAlivePool:
             fired = watch.disarm() if watch is not None else False
             if keep and not fired and not self._closed and len(self._idle) < self.maxsize:
                 self._idle.append(connection)
+                if self._closed:  # closed meanwhile: nothing may wait in a closed pool
+                    self.close()
             else:
                 connection.close()
         reply_headers = HTTPHeaderDict()

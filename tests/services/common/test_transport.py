@@ -212,3 +212,13 @@ def test_endless_headers_are_refused_not_buffered() -> None:
 
     with server(endless) as (_raw, pool), pytest.raises(ProtocolError, match="headers exceed"):
         get(pool)
+
+
+def test_a_closed_pool_keeps_no_connection_a_late_call_gives_back() -> None:
+    with server(answer(), answer()) as (raw, pool):
+        get(pool)
+        assert pool.idle == 1
+        pool.close()  # the instance left the upstream while a call was still in flight
+        assert pool.idle == 0
+        assert get(pool).status == 200
+        assert pool.idle == 0 and raw.connections == 2
