@@ -264,8 +264,12 @@ class KeepAlivePool:
     def close(self) -> None:
         """Close every idle connection; connections in use close when they finish."""
         self._closed = True
-        while self._idle:
-            self._idle.pop().close()
+        while True:
+            try:
+                connection = self._idle.pop()
+            except IndexError:  # empty (another thread may have taken the last one)
+                return
+            connection.close()
 
 
 @dataclass(frozen=True)
