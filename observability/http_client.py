@@ -35,11 +35,9 @@ _NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 class Destination(Protocol):
-    """Where the call goes (the transport's pool)."""
+    """Where the call goes (the transport's pool): `scheme://host:port`."""
 
-    scheme: str
-    host: str
-    port: int
+    origin: str
 
 
 def use_tracer_provider(provider: trace.TracerProvider) -> None:
@@ -65,15 +63,26 @@ def client_span(method: str, destination: Destination, target: str,
 @contextlib.contextmanager
 def _span(tracer: trace.Tracer, method: str, destination: Destination, target: str, path: str,
           headers: MutableMapping[str, str]) -> Iterator[trace.Span]:
-    base = f"{destination.scheme}://{_host(destination)}:{destination.port}"
+    base = destination.origin
     attributes = {"http.method": method, "http.url": base + target, INSTANCE_ATTRIBUTE: base}
-    name = f"{method} {NUMERIC_SEGMENT.sub('/{id}', path)}"
-    with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
-        fields = {name.lower() for name in propagate.get_global_textmap().fields}
-        for key in [k for k in headers if k.lower() in fields]:
-            del headers[key]
+    with tracer.start_as_current_span(span_name(method, path), kind=SpanKind.CLIENT,
+                                      attributes=attributes) as span:
+        drop_trace_context(headers)
         propagate.inject(headers)
         yield span
+
+
+def span_name(method: str, path: str) -> str:
+    """`GET /api/v1/orders/{id}`: one name per route, numeric ids folded."""
+    return f"{method} {NUMERIC_SEGMENT.sub('/{id}', path)}"
+
+
+def drop_trace_context(headers: MutableMapping[str, str]) -> None:
+    """Remove every spelling of the propagators' headers, so the inject that follows is the
+    only trace context sent."""
+    fields = {name.lower() for name in propagate.get_global_textmap().fields}
+    for key in [k for k in headers if k.lower() in fields]:
+        del headers[key]
 
 
 def record_status(span: trace.Span | None, status: int) -> None:
@@ -82,8 +91,3 @@ def record_status(span: trace.Span | None, status: int) -> None:
         return
     span.set_attribute("http.status_code", status)
     span.set_status(Status(http_status_to_status_code(status, server_span=False)))
-
-
-def _host(destination: Destination) -> str:
-    host = destination.host
-    return f"[{host}]" if ":" in host else host

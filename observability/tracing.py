@@ -19,7 +19,7 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -29,8 +29,9 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from observability.exporters import PerProcessSpanProcessor, SpanFileExporter
 from observability.http_client import (
     INSTANCE_ATTRIBUTE,
-    NUMERIC_SEGMENT,
     PROBE_PATHS,
+    drop_trace_context,
+    span_name,
     use_tracer_provider,
 )
 from observability.sampling import choose_sampler
@@ -330,8 +331,8 @@ def traced_wsgi(app: Callable[..., Any], *,
 
 def _name_wsgi_span(span: trace.Span, environ: dict[str, Any]) -> None:
     if span.is_recording():
-        path = NUMERIC_SEGMENT.sub("/{id}", environ.get("PATH_INFO") or "/")
-        span.update_name(f"{environ.get('REQUEST_METHOD', 'GET')} {path}")
+        span.update_name(span_name(environ.get("REQUEST_METHOD", "GET"),
+                                   environ.get("PATH_INFO") or "/"))
 
 
 # --- clients and databases -----------------------------------------------------------------
@@ -356,18 +357,15 @@ def instrument_http_clients(tracer_provider: TracerProvider | None = None,
 
 def _urllib3_request_hook(span: trace.Span, pool: Any, request_info: Any) -> None:
     headers = request_info.headers
-    # The resilient client injects the caller's context itself, and the gateway forwards the
-    # client's `Traceparent`: drop every spelling so the instrumentation's inject (the client
-    # span's context, in lower case) is the only one sent.
-    fields = {name.lower() for name in propagate.get_global_textmap().fields}
+    # A caller may pass trace headers of its own: drop every spelling so the instrumentation's
+    # inject (the client span's context, in lower case) is the only one sent.
     if isinstance(headers, dict):
-        for key in [k for k in headers if k.lower() in fields]:
-            del headers[key]
+        drop_trace_context(headers)
     if span.is_recording():
         port = f":{pool.port}" if pool.port else ""
         span.set_attribute(INSTANCE_ATTRIBUTE, f"{pool.scheme}://{pool.host}{port}")
         path = urlsplit(request_info.url).path or "/"
-        span.update_name(f"{request_info.method.upper()} {NUMERIC_SEGMENT.sub('/{id}', path)}")
+        span.update_name(span_name(request_info.method.upper(), path))
 
 
 def instrument_sqlalchemy_engines(tracer_provider: TracerProvider | None = None) -> None:

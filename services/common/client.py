@@ -271,7 +271,7 @@ class ResilientClient:
         try:
             raw = self._exchange(instance, call, connect, read, watch)
         except (HTTPError, OSError) as exc:
-            attempt, verdict = self._classify(upstream, instance, exc, watch, min(plan.read, remaining),
+            attempt, verdict = self._classify(upstream, instance, exc, watch, read,
                                               connect_capped=remaining < plan.connect)
             failure = None if attempt.stale else f"{type(exc).__name__}: {exc}"
             if attempt.error is not None:

@@ -68,10 +68,11 @@ class Reply:
 class _Answer:
     """httptools' callbacks: what has been parsed so far."""
 
-    __slots__ = ("parser", "headers", "chunks", "headers_done", "complete", "keep_alive")
+    __slots__ = ("parser", "status", "headers", "chunks", "headers_done", "complete", "keep_alive")
 
     def __init__(self) -> None:
         self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
         self.headers_done = self.complete = self.keep_alive = False
@@ -131,6 +132,7 @@ class KeepAlivePool:
         default_port = self.port == (443 if scheme == "https" else 80)
         host_name = f"[{host}]" if ":" in host else host
         self._host_header = host_name if default_port else f"{host_name}:{self.port}"
+        self.origin = f"{scheme}://{host_name}:{self.port}"  # what spans and logs call it
         self._ssl = (ssl_context or ssl.create_default_context()) if scheme == "https" else None
         self._idle: collections.deque[Connection] = collections.deque()
         self._closed = False
@@ -236,7 +238,7 @@ class KeepAlivePool:
         return Connection(sock)
 
     @staticmethod
-    def _read(sock: socket.socket, method: str) -> tuple[_AnswerRead, bool]:
+    def _read(sock: socket.socket, method: str) -> tuple[_Answer, bool]:
         answer = _Answer()
         parser = answer.parser
         head_only = method == "HEAD"
@@ -255,11 +257,11 @@ class KeepAlivePool:
                 break
             if not answer.headers_done and received > MAX_HEAD_BYTES:
                 raise ProtocolError(f"the answer's headers exceed {MAX_HEAD_BYTES} bytes", None)
-        status = parser.get_status_code()
+        answer.status = parser.get_status_code()
         answer.parser = None  # no cycle left for the garbage collector
         # Reused only when the server keeps it and the answer ended exactly where it should.
-        keep = answer.complete and not head_only and answer.keep_alive and status >= 200
-        return _AnswerRead(status, answer.headers, answer.chunks), keep
+        keep = answer.complete and not head_only and answer.keep_alive and answer.status >= 200
+        return answer, keep
 
     def close(self) -> None:
         """Close every idle connection; connections in use close when they finish."""
@@ -270,13 +272,6 @@ class KeepAlivePool:
             except IndexError:  # empty (another thread may have taken the last one)
                 return
             connection.close()
-
-
-@dataclass(frozen=True)
-class _AnswerRead:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    chunks: list[bytes]
 
 
 def _illegal(text: str) -> bool:

@@ -1,8 +1,8 @@
 """An upstream service as the resilient client sees it: its instances and their health.
 
 Per upstream: a bulkhead, a retry budget and counters. Per instance: a pool of keep-alive
-connections (`services.common.transport`), a breaker judging it by failure and slow-call rate, an outstanding-request
-count for least-outstanding balancing, and an ejection deadline.
+connections (`services.common.transport`), a breaker judging it by failure and slow-call rate,
+an outstanding-request count for least-outstanding balancing, and an ejection deadline.
 """
 
 from __future__ import annotations
