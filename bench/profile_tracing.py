@@ -3,8 +3,8 @@
     python -m bench.profile_tracing --variant noop --db sqlite:///... --out FILE
 
 One child process per variant (tracing is set up once per process): `none`
-(OTEL_TRACES_EXPORTER=none), `noop` (every span made — Flask, SQLAlchemy, the SDK, the batch
-processor — but exported to a no-op exporter), `file` (span files) and `otlp` (to the
+(OTEL_TRACES_EXPORTER=none), `noop` (every span made — server and statement spans, the SDK,
+the batch processor — but exported to a no-op exporter), `file` (span files) and `otlp` (to the
 benchmark's local receiver). Each serves `--requests` product reads through Flask's test
 client and reports CPU per request from `time.process_time()`, which counts every thread of
 the process (the batch processor's export thread included), and spans per request; `noop`
@@ -29,9 +29,8 @@ from bench.harness import pinned
 from bench.micro import READ_PATH
 
 VARIANTS = ("none", "noop", "file", "otlp")
-AREAS = (("Flask instrumentation", "instrumentation/flask"),
-         ("SQLAlchemy instrumentation", "instrumentation/sqlalchemy"),
-         ("WSGI instrumentation / semantic conventions", "instrumentation/wsgi"),
+AREAS = (("server spans (observability/server_spans.py)", "observability/server_spans"),
+         ("statement spans (observability/statements.py)", "observability/statements"),
          ("OpenTelemetry SDK (spans, attributes, processor)", "opentelemetry/sdk"),
          ("OpenTelemetry API / context / propagation", "opentelemetry"),
          ("Breakwater tracing glue", "observability/"),

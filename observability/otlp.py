@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
@@ -20,7 +19,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 from urllib3.util.retry import Retry
 
-from observability.exporters import encode_spans_json
+from observability.exporters import encode_spans_text
 from observability.settings import (
     PROTOCOL_GRPC,
     PROTOCOL_JSON,
@@ -51,7 +50,7 @@ class OtlpJsonSpanExporter(SpanExporter):
         """POST one export request holding the batch."""
         if not spans:
             return SpanExportResult.SUCCESS
-        body = json.dumps(encode_spans_json(spans), separators=(",", ":")).encode()
+        body = encode_spans_text(spans).encode()
         try:
             response = self.session.post(self.endpoint, data=body, timeout=self.timeout)
         except requests.RequestException as exc:

@@ -24,7 +24,7 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
-from opentelemetry.trace import format_span_id, format_trace_id
+from opentelemetry.trace import Status, StatusCode, format_span_id, format_trace_id
 
 from observability.exporters import PerProcessSpanProcessor, SpanFileExporter
 from observability.http_client import (
@@ -35,18 +35,19 @@ from observability.http_client import (
     use_tracer_provider,
 )
 from observability.sampling import choose_sampler
+from observability.server_spans import TRACE_ID_HEADER, ServerSpans
 from observability.settings import (
     EXPORTER_CONSOLE,
     EXPORTER_FILE,
     EXPORTER_OTLP,
     TracingSettings,
 )
+from observability.statements import trace_engine, trace_statements
 
 log = logging.getLogger("breakwater.tracing")
 
 # Probe paths as URL patterns (for the HTTP client's exclusions: a path, then a query or the end).
 PROBE_URL_PATTERNS = tuple(rf"://[^/]+{re.escape(path)}(\?|$)" for path in sorted(PROBE_PATHS))
-TRACE_ID_HEADER = "X-Trace-Id"
 
 
 @dataclass(frozen=True)
@@ -190,79 +191,69 @@ def instrument_app(app: Any, *, tracer_provider: TracerProvider | None = None,
                    excluded_paths: Iterable[str] = PROBE_PATHS) -> Any:
     """Trace a Flask app's requests (in place) and answer with `X-Trace-Id` and `traceparent`.
 
-    Probe paths get no span. Instrumenting the same app twice does nothing. A request the
-    sampler will not sample skips the Flask instrumentation altogether (`Presampler`).
+    A `ServerSpans` middleware around `app.wsgi_app` decides first and makes a lean span only
+    for a sampled request, named after the route the request matches (a request the app's own
+    checks refuse, 415 or 401, included); an exception the app turns into a 500 is recorded on
+    it. Probe paths get no span. The app's database engines get statement spans.
+    Instrumenting the same app twice does nothing; nothing runs per request beyond the
+    middleware.
     """
-    from flask import Flask
-    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+    from flask import Flask, got_request_exception
 
     if not isinstance(app, Flask):
         raise TypeError(f"{type(app).__name__} is not a Flask app; wrap it with traced_wsgi()")
-    if getattr(app, "_is_instrumented_by_opentelemetry", False):
+    if app.extensions.get(_FLASK_EXTENSION):
         return app
-    excluded = ",".join(rf"{re.escape(path)}(\?|$)" for path in excluded_paths)
-    FlaskInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls=excluded,
-                                     enable_commenter=False)
-    # The span must exist before the app's own before_request checks can refuse a request
-    # (415, 401...), or refused requests would have no span and no trace id.
-    funcs = app.before_request_funcs.setdefault(None, [])
-    funcs.remove(app._before_request)
-    funcs.insert(0, app._before_request)
-    app.after_request(_add_trace_headers_to_response)
-    _skip_unsampled_requests(app, tracer_provider, excluded_paths)
+    provider = tracer_provider or trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        return app  # tracing is off: OpenTelemetry's no-op API
+    app.wsgi_app = ServerSpans(app.wsgi_app, provider, excluded_paths=excluded_paths,
+                               route=_route_of(app), end_when_closed=False)
+    got_request_exception.connect(_record_exception, app, weak=False)
+    app.extensions[_FLASK_EXTENSION] = True
     extension = app.extensions.get("sqlalchemy")
     if extension is not None:
         with app.app_context():
             for engine in extension.engines.values():
-                instrument_sqlalchemy(engine, tracer_provider=tracer_provider)
+                instrument_sqlalchemy(engine, tracer_provider=provider)
     return app
 
 
-def _skip_unsampled_requests(app: Any, tracer_provider: TracerProvider | None,
-                             excluded_paths: Iterable[str]) -> None:
-    """Put the sampling decision in front of the Flask instrumentation: an unsampled request
-    runs the app as it was before instrumenting (`app._original_wsgi_app`, kept by the
-    instrumentation), and the instrumentation's request hooks step aside for it."""
-    from observability.presampling import Presampled, Presampler
-
-    provider = tracer_provider or trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        return
-    app.wsgi_app = Presampled(app.wsgi_app, app._original_wsgi_app, Presampler(provider),
-                               excluded_paths)
-    for funcs, hook in ((app.before_request_funcs[None], app._before_request),
-                        (app.teardown_request_funcs[None], app._teardown_request)):
-        funcs[funcs.index(hook)] = _unless_unsampled(hook)
+_FLASK_EXTENSION = "breakwater.tracing"
 
 
-def _unless_unsampled(hook: Callable[..., Any]) -> Callable[..., Any]:
-    from flask import request
+def _route_of(app: Any) -> Callable[[dict[str, Any]], str | None]:
+    """The route (`/api/v1/products/<id_or_slug>`) a request's environ matches, or None.
+    Asked for sampled requests only (the app matches again as it dispatches), by path and
+    method against one adapter: the shop's routes do not depend on the host."""
+    from werkzeug.exceptions import HTTPException
 
-    from observability.presampling import UNSAMPLED_ENVIRON_KEY
+    adapter = None
 
-    def run(*args: Any) -> Any:
-        if request.environ.get(UNSAMPLED_ENVIRON_KEY):
+    def route(environ: dict[str, Any]) -> str | None:
+        nonlocal adapter
+        if app.url_map.host_matching or app.subdomain_matching:
+            adapter = app.url_map.bind_to_environ(environ)
+        elif adapter is None:  # routes are all added by the time a request comes
+            adapter = app.url_map.bind("localhost")
+        # WSGI hands the path over as latin-1; routes are matched on its UTF-8 reading.
+        path = (environ.get("PATH_INFO") or "/").encode("latin-1", "replace").decode(
+            "utf-8", "replace")
+        try:
+            rule, _ = adapter.match(path, environ.get("REQUEST_METHOD") or "GET",
+                                    return_rule=True)
+        except HTTPException:  # 404, 405, a redirect: no route
             return None
-        return hook(*args)
+        return rule.rule
 
-    return run
-
-
-def _add_trace_headers_to_response(response: Any) -> Any:
-    for name, value in response_trace_headers().items():
-        response.headers[name] = value
-    return response
+    return route
 
 
-def response_trace_headers() -> dict[str, str]:
-    """`X-Trace-Id` and `traceparent` for the current span, or nothing when there is none."""
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
-        return {}
-    trace_id = format_trace_id(context.trace_id)
-    return {TRACE_ID_HEADER: trace_id,
-            "traceparent": f"00-{trace_id}-{format_span_id(context.span_id)}-"
-                           f"{int(context.trace_flags):02x}"}
+def _record_exception(sender: Any, exception: BaseException, **extra: Any) -> None:
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.record_exception(exception)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exception).__name__}: {exception}"))
 
 
 def trace_id_headers() -> dict[str, str]:
@@ -277,47 +268,22 @@ def current_trace_id() -> str | None:
     return format_trace_id(context.trace_id) if context.is_valid else None
 
 
-class TracedWSGI:
-    """A raw WSGI app (the gateway) traced by the official WSGI instrumentation, behind a
-    `Presampler`; other attributes pass through to the wrapped app."""
+class TracedWSGI(ServerSpans):
+    """A raw WSGI app (the gateway) traced by `ServerSpans`, its spans named after the path
+    with numeric ids folded (`GET /api/v1/orders/{id}`); other attributes pass through to the
+    wrapped app."""
 
     def __init__(self, app: Callable[..., Any], *, tracer_provider: TracerProvider | None = None,
                  excluded_paths: Iterable[str] = PROBE_PATHS) -> None:
-        from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
-
-        from observability.presampling import Presampled, Presampler
-
-        self.wrapped = app
-        self.excluded_paths = frozenset(excluded_paths)
-        self._middleware = OpenTelemetryMiddleware(self._with_trace_headers,
-                                                   request_hook=_name_wsgi_span,
-                                                   tracer_provider=tracer_provider)
         provider = tracer_provider or trace.get_tracer_provider()
-        self._entry: Callable[..., Any] = self._middleware
-        if isinstance(provider, TracerProvider):
-            self._entry = Presampled(self._middleware, self._with_trace_headers,
-                                      Presampler(provider), self.excluded_paths)
+        if not isinstance(provider, TracerProvider):
+            raise TypeError("TracedWSGI needs the SDK's TracerProvider (tracing is off?)")
+        super().__init__(app, provider, excluded_paths=excluded_paths, name=span_name)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("PATH_INFO") in self.excluded_paths:
-            return self.wrapped(environ, start_response)
-        return self._entry(environ, start_response)
-
-    def _with_trace_headers(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        ours = response_trace_headers()
-        if not ours:
-            return self.wrapped(environ, start_response)
-        names = {name.lower() for name in ours}
-
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            # An upstream's own trace headers would otherwise reach the client twice.
-            kept = [(k, v) for k, v in headers if k.lower() not in names]
-            return start_response(status, kept + list(ours.items()), exc_info)
-
-        return self.wrapped(environ, start)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)
+    @property
+    def wrapped(self) -> Callable[..., Any]:
+        """The app without tracing."""
+        return self.app
 
 
 def traced_wsgi(app: Callable[..., Any], *,
@@ -327,12 +293,6 @@ def traced_wsgi(app: Callable[..., Any], *,
     if state is None or not state.enabled:
         return app
     return TracedWSGI(app, tracer_provider=state.provider, excluded_paths=excluded_paths)
-
-
-def _name_wsgi_span(span: trace.Span, environ: dict[str, Any]) -> None:
-    if span.is_recording():
-        span.update_name(span_name(environ.get("REQUEST_METHOD", "GET"),
-                                   environ.get("PATH_INFO") or "/"))
 
 
 # --- clients and databases -----------------------------------------------------------------
@@ -369,44 +329,14 @@ def _urllib3_request_hook(span: trace.Span, pool: Any, request_info: Any) -> Non
 
 
 def instrument_sqlalchemy_engines(tracer_provider: TracerProvider | None = None) -> None:
-    """Trace every SQLAlchemy engine created from now on."""
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-    instrumentor = SQLAlchemyInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        # 0.66b1 declares "sqlalchemy < 2.1" and would refuse 2.1.x, whose engine events it
-        # handles unchanged (checked by tests/observability); hence no dependency check.
-        instrumentor.instrument(tracer_provider=tracer_provider, enable_commenter=False,
-                                skip_dep_check=True)
-        drop_connect_spans()
-
-
-def drop_connect_spans() -> None:
-    """No `connect` span per checkout: the instrumentation wraps `Engine.connect` to make one
-    around every pool checkout (a third span per read that says nothing the statement spans do
-    not). Its statement spans and connection-usage metrics are engine events, kept as they are.
-    """
-    from opentelemetry.instrumentation.utils import unwrap
-    from sqlalchemy.engine.base import Engine
-
-    unwrap(Engine, "connect")
+    """Trace the statements of every SQLAlchemy engine, made now or later
+    (`observability.statements`)."""
+    trace_statements(tracer_provider or trace.get_tracer_provider())
 
 
 def instrument_sqlalchemy(engine: Any, *, tracer_provider: TracerProvider | None = None) -> None:
-    """Trace one existing engine's statements (a no-op if it is traced already)."""
-    from opentelemetry import metrics
-    from opentelemetry.instrumentation.sqlalchemy import __version__
-    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-
-    sync_engine = getattr(engine, "sync_engine", engine)
-    registered = getattr(EngineTracer, "_remove_event_listener_params", [])
-    if any(ref() is sync_engine for ref, *_ in registered):
-        return
-    name = "opentelemetry.instrumentation.sqlalchemy"
-    tracer = trace.get_tracer(name, __version__, tracer_provider)
-    usage = metrics.get_meter(name, __version__).create_up_down_counter(
-        "db.client.connections.usage", unit="connections")
-    EngineTracer(tracer, sync_engine, usage)
+    """Trace one engine's statements with `tracer_provider` (the process's by default)."""
+    trace_engine(engine, tracer_provider or trace.get_tracer_provider())
 
 
 # --- logs ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from observability.exporters import SpanFileExporter, encode_spans_json
+from observability.exporters import SpanFileExporter, encode_spans_json, encode_spans_text
 from observability.settings import TracingSettings
 from observability.spans import read_span_file
 from observability.tracing import build_provider
@@ -58,6 +58,45 @@ def test_span_lines_are_the_protobuf_json_mapping_of_export_requests(memory) -> 
             assert getattr(mine, name) == getattr(theirs, name), name
     assert ours.resource_spans[0].resource.attributes == sdk.resource_spans[0].resource.attributes
     assert ours.resource_spans[0].scope_spans[0].scope.name == "test.scope"
+
+
+def _varied_spans() -> list:
+    """Spans from two resources and three scopes, with every attribute type, events, links,
+    unicode, an unset status, an error without a message and one with."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Link
+
+    exporter = InMemorySpanExporter()
+    for service in ("cart", "product"):
+        provider = TracerProvider(resource=Resource.create({"service.name": service, "n": 2}))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        for scope, version in (("breakwater.server", None), ("other", "0.1")):
+            tracer = provider.get_tracer(scope, version)
+            with tracer.start_as_current_span("GET /réservé \"q\"", kind=SpanKind.SERVER, attributes={
+                    "flag": True, "one": 1, "also_one": True, "ratio": 0.25, "big": 2**62,
+                    "text": "naïve\n\u2028", "tags": ("a", "b"), "nums": (1, 2),
+                    "flags": (True, False)}) as parent:
+                parent.add_event("retry", {"attempt": 2})
+                parent.add_event("bare")
+                with tracer.start_as_current_span("SELECT", links=[
+                        Link(parent.get_span_context(), {"why": "batch"}),
+                        Link(parent.get_span_context())]) as child:
+                    child.set_status(Status(StatusCode.ERROR))
+                parent.set_status(Status(StatusCode.ERROR, "cart unavailable ✗"))
+            with tracer.start_as_current_span("plain", attributes={"flag": 1, "one": True,
+                                                                   "ratio": 1}):
+                pass  # the same keys with values equal to the others' yet of other types
+    return list(exporter.get_finished_spans())
+
+
+def test_the_direct_text_encoder_writes_exactly_what_json_dumps_would() -> None:
+    spans = _varied_spans()
+
+    for batch in (spans, spans[:1], spans[::-1], spans + spans):  # the fragment cache warm too
+        assert encode_spans_text(batch) == json.dumps(encode_spans_json(batch),
+                                                      separators=(",", ":"))
 
 
 def test_the_file_reads_back_into_the_span_model(memory, tmp_path: Path) -> None:

@@ -312,18 +312,7 @@ def _sql_app(provider: TracerProvider, tmp_path) -> Flask:
         return jsonify(name=name, trace_id=format(trace.get_current_span().get_span_context()
                                                   .trace_id, "032x"))
 
-    instrument_app(app, tracer_provider=provider)
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-    if SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry:
-        # An earlier test of this process instrumented every new engine for its own provider
-        # (and instrument_app then leaves this engine alone): trace it for this one too.
-        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-        from opentelemetry.metrics import NoOpUpDownCounter
-
-        with app.app_context():
-            EngineTracer(provider.get_tracer("test"), db.engine, NoOpUpDownCounter("usage"))
-    return app
+    return instrument_app(app, tracer_provider=provider)
 
 
 def test_an_unsampled_request_asks_once_and_makes_no_span_at_all(tmp_path) -> None:
