@@ -129,6 +129,27 @@ def cpu_layout() -> dict[str, int | None]:
     return {"load": available[0], "server": available[1]}
 
 
+def cpu_speed_ms(cpu: int | None, repeats: int = 3) -> float:
+    """Milliseconds of CPU a fixed pure-Python workload takes on `cpu` (the fastest of
+    `repeats`). It runs the same instructions every time, so its spread over a run is the
+    machine's own: a virtual machine's core runs faster or slower as its host's other guests
+    come and go, and no process's CPU accounting shows it."""
+    previous = os.sched_getaffinity(0)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.thread_time()
+            total = 0
+            for n in range(60_000):
+                total += n * n % 7
+            best = min(best, time.thread_time() - started)
+        return round(best * 1000, 3)
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
 @contextlib.contextmanager
 def pinned_to(cpu: int | None) -> Iterator[None]:
     """Run this process (the load generator) on one CPU for the duration of the block."""

@@ -24,7 +24,7 @@ from typing import Any
 import requests
 
 from bench import loadclient
-from bench.common import Context, cpu_layout, load_average, pinned_to
+from bench.common import Context, cpu_layout, cpu_speed_ms, load_average, pinned_to
 from bench.harness import Harness, Server, cpu_seconds, move_group
 from bench.wrk import NAME as WRK
 from bench.wrk import run_wrk
@@ -132,8 +132,9 @@ def _port(server: Server) -> int:
 
 
 def _closed_slice(ctx: Context, endpoint: Endpoint, servers: dict[str, Server], seconds: float
-                  ) -> tuple[loadclient.LoadResult, dict[str, float], float]:
-    """One closed-loop window against `endpoint`; CPU seconds its processes used; wall time."""
+                  ) -> tuple[loadclient.LoadResult, dict[str, float], float, float]:
+    """One closed-loop window against `endpoint`; CPU seconds its processes used; wall time;
+    the speed of product's core right after (`cpu_speed_ms`)."""
     server = servers[endpoint.key]
     groups = {"product": servers[endpoint.product_key].pid}
     if endpoint.kind != "product":
@@ -145,7 +146,7 @@ def _closed_slice(ctx: Context, endpoint: Endpoint, servers: dict[str, Server], 
     wall = time.monotonic() - wall
     used = {name: cpu_seconds(pid) - before[name] for name, pid in groups.items()}
     _settle(list(groups.values()))
-    return closed, used, wall
+    return closed, used, wall, cpu_speed_ms(cpu_layout()["server"])
 
 
 def _settle(pids: list[int], *, quiet_share: float = 0.05, window: float = 0.1,
@@ -184,7 +185,8 @@ def _closed_round(ctx: Context, keys: list[str], servers: dict[str, Server]
         if closed.errors:
             ctx.log(f"    warning: {key} answered errors {closed.statuses}")
         measured[key] = {"closed": closed.as_dict(), "cpu": cpu, "slices": slices,
-                         "loadavg": load_average()}
+                         "loadavg": load_average(),
+                         "speed_probe_ms": [item[3] for item in items]}
     return measured
 
 

@@ -66,12 +66,34 @@ def evaluate(micro: dict[str, Any]) -> BenchResult:
         targets.append(Target(NAME, f"added p50 at 1 connection from tracing ({label})", "",
                               None, unit="ms", load_generator=one_conn).judge(
             figures["added_p50_1conn_ms"]))
+    speed = _speed(micro)
+    if speed:
+        raw["machine_speed"] = speed
+        targets.append(Target(NAME, "machine speed spread during these measurements (a fixed CPU "
+                              "workload on product's core: slowest ÷ fastest)", "", None,
+                              unit="x", load_generator="bench.common.cpu_speed_ms").judge(
+            speed["slowest_over_fastest"],
+            f"{speed['fastest_ms']}-{speed['slowest_ms']} ms over {speed['probes']} probes; "
+            "untraced gateway's throughput per rep "
+            + ", ".join(f"{rps:.0f}" for rps in speed["reference_rps"] if rps) + " req/s"))
     raw["profile"] = micro.get("tracing_profile")
     raw["measurements"] = {k: v for k, v in micro["endpoints"].items() if k in NEEDS}
     raw["otlp_receiver"] = micro.get("otlp_receiver")
     raw["span_files_bytes"] = micro.get("span_files_bytes")
     return BenchResult(NAME, TITLE, targets, raw=raw, load_generator=load,
                        pinning=_pinning(micro), notes=_notes(raw))
+
+
+def _speed(micro: dict[str, Any]) -> dict[str, Any] | None:
+    """How much the machine's own speed moved while the endpoints were measured: the same
+    workload timed after every slice (`bench.micro`), the bench's spread's likeliest cause."""
+    probes = [ms for key in NEEDS for rep in micro["endpoints"].get(key, [])
+              for ms in rep.get("speed_probe_ms") or []]
+    if not probes:
+        return None
+    return {"probes": len(probes), "fastest_ms": min(probes), "slowest_ms": max(probes),
+            "slowest_over_fastest": round(max(probes) / min(probes), 3),
+            "reference_rps": _series(micro, REFERENCE, "closed", "rps")}
 
 
 def _notes(raw: dict[str, Any]) -> list[str]:

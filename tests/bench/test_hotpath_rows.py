@@ -3,6 +3,7 @@ Pure logic on made-up measurements: no processes, no timing."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,26 @@ def test_tracing_targets_default_and_all_sampled_against_off() -> None:
     assert (every.threshold, every.status) == (0.8, FAIL)  # 540 / 700 = 0.77
     assert otlp.threshold is None and otlp.status == INFO
     assert all(isinstance(t.load_generator, str) and t.load_generator for t in result.targets)
+
+
+def test_the_machines_own_speed_is_reported_beside_the_tracing_rows() -> None:
+    micro = _micro(1.2)
+    assert not [t for t in tracing.evaluate(micro).targets if "machine speed" in t.name]
+
+    for key, reps in micro["endpoints"].items():
+        micro["endpoints"][key] = [{**rep, "speed_probe_ms": [4.0, 5.0 if key == "product/all"
+                                                             else 4.2]} for rep in reps]
+    row = _target(tracing.evaluate(micro), "machine speed spread")
+
+    assert row.measured == pytest.approx(1.25) and row.threshold is None
+
+
+def test_the_speed_probe_times_the_same_work_on_the_cpu_asked_for() -> None:
+    from bench.common import cpu_speed_ms, cpus
+
+    before = os.sched_getaffinity(0)
+    assert cpu_speed_ms(cpus()[-1], repeats=1) > 0
+    assert os.sched_getaffinity(0) == before  # the bench's own pinning is given back
 
 
 def test_the_all_sampled_mode_sets_always_on_and_the_default_mode_leaves_the_sampler(
