@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-import pybreaker
+from services.common.circuit_library import pybreaker
 
 log = logging.getLogger("breakwater.resilience")
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WATCHED = ("alembic", "mako", "flask_migrate", "requests", "sqlalchemy", "flask", "jinja2")
+WATCHED = ("alembic", "mako", "flask_migrate", "requests", "sqlalchemy", "flask", "jinja2",
+           "redis", "opentelemetry.instrumentation.flask", "opentelemetry.instrumentation.sqlalchemy")
 
 
 def loaded_after(code: str, tmp_path: Path, **env: str) -> set[str]:
@@ -47,6 +48,10 @@ def test_a_served_worker_carries_no_migration_tool(service, tmp_path):
     """, tmp_path)
     assert not loaded & {"alembic", "mako", "flask_migrate"}, loaded
     assert "requests" not in loaded, loaded  # no JWKS endpoint, no OTLP exporter configured
+    # pybreaker's optional Redis storage is never used; the login limiter's is not configured.
+    assert "redis" not in loaded, loaded
+    # Spans are Breakwater's own (observability.server_spans, .statements).
+    assert not {m for m in loaded if m.startswith("opentelemetry.instrumentation")}, loaded
 
 
 def test_the_gateway_worker_loads_no_database_library(tmp_path):
@@ -55,6 +60,7 @@ def test_the_gateway_worker_loads_no_database_library(tmp_path):
         create_front()
     """, tmp_path, GATEWAY_UPSTREAM_PRODUCT="http://127.0.0.1:9", GATEWAY_ADMIN_PORT="0")
     assert "sqlalchemy" not in loaded, loaded
+    assert "redis" not in loaded, loaded  # pybreaker's Redis storage: 5 MB never used
     assert "flask" in loaded  # the check itself sees what a worker loads
 
 
