@@ -9,6 +9,7 @@ its thread and its exporter are made in each process on its first finished span 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -303,16 +304,43 @@ def instrument_http_clients(tracer_provider: TracerProvider | None = None,
     resilient client's (`observability.http_client`) and any other urllib3 user's (requests).
 
     Calls to a probe path (`/healthz`, `/readyz`, `/metrics`) and to `excluded_urls` (regular
-    expressions, comma-separated) get none, as probes get no server span.
+    expressions, comma-separated) get none, as probes get no server span. The urllib3
+    instrumentation (1.7 MB with wrapt) is loaded when requests is, which most processes
+    never import: the resilient client has its own transport.
     """
+    provider = tracer_provider or trace.get_tracer_provider()
+    use_tracer_provider(provider)
+    excluded = ",".join([*PROBE_URL_PATTERNS, *([excluded_urls] if excluded_urls else [])])
+    if "requests" in sys.modules:
+        _instrument_urllib3(tracer_provider, excluded)
+    elif not any(isinstance(f, _OnRequestsImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _OnRequestsImport(
+            lambda: _instrument_urllib3(tracer_provider, excluded)))
+
+
+def _instrument_urllib3(tracer_provider: TracerProvider | None, excluded: str) -> None:
     from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 
-    use_tracer_provider(tracer_provider or trace.get_tracer_provider())
     instrumentor = URLLib3Instrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
-        excluded = ",".join([*PROBE_URL_PATTERNS, *([excluded_urls] if excluded_urls else [])])
         instrumentor.instrument(tracer_provider=tracer_provider, request_hook=_urllib3_request_hook,
                                 excluded_urls=excluded)
+
+
+class _OnRequestsImport:
+    """An import finder that finds nothing: on the first `import requests` it runs `hook`
+    (before requests' own code, which needs nothing of it) and steps out of the way."""
+
+    def __init__(self, hook: Callable[[], None]) -> None:
+        self.hook = hook
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        """Run the hook once `requests` is asked for; never find a module."""
+        if name == "requests":
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self)
+            self.hook()
+        return None
 
 
 def _urllib3_request_hook(span: trace.Span, pool: Any, request_info: Any) -> None:

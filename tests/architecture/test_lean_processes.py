@@ -20,7 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 WATCHED = ("alembic", "mako", "flask_migrate", "requests", "sqlalchemy", "flask", "jinja2",
-           "redis", "opentelemetry.instrumentation.flask", "opentelemetry.instrumentation.sqlalchemy")
+           "redis", "opentelemetry.instrumentation.flask", "opentelemetry.instrumentation.sqlalchemy",
+           "opentelemetry.instrumentation.urllib3")
 
 
 def loaded_after(code: str, tmp_path: Path, **env: str) -> set[str]:
@@ -50,7 +51,8 @@ def test_a_served_worker_carries_no_migration_tool(service, tmp_path):
     assert "requests" not in loaded, loaded  # no JWKS endpoint, no OTLP exporter configured
     # pybreaker's optional Redis storage is never used; the login limiter's is not configured.
     assert "redis" not in loaded, loaded
-    # Spans are Breakwater's own (observability.server_spans, .statements).
+    # Spans are Breakwater's own (observability.server_spans, .statements); the urllib3
+    # instrumentation waits for requests, which such a worker never imports.
     assert not {m for m in loaded if m.startswith("opentelemetry.instrumentation")}, loaded
 
 
@@ -61,6 +63,7 @@ def test_the_gateway_worker_loads_no_database_library(tmp_path):
     """, tmp_path, GATEWAY_UPSTREAM_PRODUCT="http://127.0.0.1:9", GATEWAY_ADMIN_PORT="0")
     assert "sqlalchemy" not in loaded, loaded
     assert "redis" not in loaded, loaded  # pybreaker's Redis storage: 5 MB never used
+    assert "opentelemetry.instrumentation.urllib3" not in loaded, loaded
     assert "flask" in loaded  # the check itself sees what a worker loads
 
 
@@ -91,3 +94,17 @@ def test_a_service_that_migrates_itself_still_migrates(tmp_path):
             assert "alembic_version" in sqlalchemy.inspect(db.engine).get_table_names()
     """, tmp_path)
     assert "flask_migrate" in loaded
+
+
+def test_requests_calls_are_traced_once_requests_is_imported(tmp_path):
+    loaded = loaded_after("""
+        from observability.tracing import init_tracing
+        init_tracing("auth")
+        import sys
+        assert "opentelemetry.instrumentation.urllib3" not in sys.modules
+        import requests
+        from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
+        assert URLLib3Instrumentor().is_instrumented_by_opentelemetry
+    """, tmp_path)
+    assert {"requests", "opentelemetry.instrumentation.urllib3"} <= loaded
+
