@@ -123,7 +123,7 @@ def _profile_notes(profile: dict[str, Any]) -> list[str]:
     noop = profile.get("noop") or {}
     spans = noop.get("spans_per_request")
     areas = noop.get("request_thread_areas_ms") or {}
-    otel = {k: v for k, v in areas.items() if "OpenTelemetry" in k or "instrumentation" in k}
+    otel = {k: v for k, v in areas.items() if "OpenTelemetry" in k or "spans" in k}
     return [
         f"Product in-process (Flask test client; CPU of all its threads per read): tracing off "
         f"{cpu['none']} ms; {spans} spans made but exported nowhere {cpu['noop']} ms "
@@ -132,5 +132,6 @@ def _profile_notes(profile: dict[str, Any]) -> list[str]:
         "protobuf encoding and the writes/posts run on the export thread, under the same GIL). "
         "Profiled request-thread time in OpenTelemetry per read (ms, cProfile-inflated): "
         + ", ".join(f"{k} {v}" for k, v in otel.items()) + ". What remains is making spans "
-        "(the Flask server span and SQLAlchemy's statement span; no pool `connect` span), not "
-        "exporting them; with the default sampler most catalog reads make none."]
+        "(the lean server span and statement span, observability.server_spans and "
+        ".statements), not exporting them; with the default sampler most catalog reads make "
+        "none."]
