@@ -8,6 +8,7 @@ per process, rotated when it grows past a size.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import threading
@@ -138,22 +139,22 @@ _fragments: dict[tuple[str, type, Any], str] = {}
 def _key_value_text(key: str, value: Any) -> str:
     kind = type(value)
     if kind in (str, int, float, bool):
-        cache_key = (key, kind, value)  # the type too: True == 1, yet they encode differently
-        text = _fragments.get(cache_key)
-        if text is None:
-            if len(_fragments) >= _FRAGMENT_LIMIT:
-                _fragments.clear()  # unbounded values (ids in paths) must not grow it forever
-            text = _fragments[cache_key] = _dumps({"key": key, "value": any_value(value)})
-        return text
+        # The type too: True == 1, yet they encode differently.
+        return _fragment((key, kind, value), lambda: {"key": key, "value": any_value(value)})
     return _dumps({"key": key, "value": any_value(value)})
 
 
 def _name_text(name: str) -> str:
-    text = _fragments.get(("", str, name))
+    return _fragment(("", str, name), lambda: name)
+
+
+def _fragment(cache_key: tuple[str, type, Any], document: Callable[[], Any]) -> str:
+    """The JSON text of `document()`, encoded once per `cache_key`."""
+    text = _fragments.get(cache_key)
     if text is None:
         if len(_fragments) >= _FRAGMENT_LIMIT:
-            _fragments.clear()
-        text = _fragments[("", str, name)] = _dumps(name)
+            _fragments.clear()  # unbounded values (ids in paths) must not grow it forever
+        text = _fragments[cache_key] = _dumps(document())
     return text
 
 
@@ -252,8 +253,10 @@ class SpanFileExporter(SpanExporter):
         return True
 
 
-def _nothing() -> None:
-    pass
+def _forget_in_child(processor: weakref.ref[PerProcessSpanProcessor]) -> None:
+    alive = processor()
+    if alive is not None:
+        alive._processor, alive._pid = None, 0
 
 
 def _safe_name(name: str) -> str:
@@ -276,11 +279,7 @@ class PerProcessSpanProcessor(SpanProcessor):
         self._processor: SpanProcessor | None = None
         # A forked child forgets its parent's processor at once, so `on_end` need not ask
         # for the process id on every span.
-        forget = weakref.WeakMethod(self._forget)
-        os.register_at_fork(after_in_child=lambda: (forget() or _nothing)())
-
-    def _forget(self) -> None:
-        self._processor, self._pid = None, 0
+        os.register_at_fork(after_in_child=functools.partial(_forget_in_child, weakref.ref(self)))
 
     def current(self) -> SpanProcessor:
         """This process's processor, made on first use."""

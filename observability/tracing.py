@@ -225,17 +225,19 @@ _FLASK_EXTENSION = "breakwater.tracing"
 
 def _route_of(app: Any) -> Callable[[dict[str, Any]], str | None]:
     """The route (`/api/v1/products/<id_or_slug>`) a request's environ matches, or None.
-    Asked for sampled requests only (the app matches again as it dispatches), by path and
-    method against one adapter: the shop's routes do not depend on the host."""
+    Asked for sampled requests only (the app matches again as it dispatches). Routes that do
+    not depend on the host (the shop's) are matched against one adapter, made on first use:
+    every route is added by the time a request comes."""
     from werkzeug.exceptions import HTTPException
 
+    by_host = app.url_map.host_matching or app.subdomain_matching
     adapter = None
 
     def route(environ: dict[str, Any]) -> str | None:
         nonlocal adapter
-        if app.url_map.host_matching or app.subdomain_matching:
+        if by_host:
             adapter = app.url_map.bind_to_environ(environ)
-        elif adapter is None:  # routes are all added by the time a request comes
+        elif adapter is None:
             adapter = app.url_map.bind("localhost")
         # WSGI hands the path over as latin-1; routes are matched on its UTF-8 reading.
         path = (environ.get("PATH_INFO") or "/").encode("latin-1", "replace").decode(
@@ -280,11 +282,6 @@ class TracedWSGI(ServerSpans):
         if not isinstance(provider, TracerProvider):
             raise TypeError("TracedWSGI needs the SDK's TracerProvider (tracing is off?)")
         super().__init__(app, provider, excluded_paths=excluded_paths, name=span_name)
-
-    @property
-    def wrapped(self) -> Callable[..., Any]:
-        """The app without tracing."""
-        return self.app
 
 
 def traced_wsgi(app: Callable[..., Any], *,
