@@ -1,10 +1,17 @@
-"""The gateway's front under Granian: requests are read in full before they take a thread.
+"""The gateway's front under Granian: requests are read in full before they take a thread,
+and public reads take none.
 
 Granian parses HTTP in native code and holds every connection on its own event loop, with a
 deadline on the headers (a client sending a header line a second costs no Python thread). This
 RSGI front then reads the body under its own deadline and size limit, counts requests in
 progress per client address, and only then hands the complete request to the WSGI gateway on
 a bounded thread pool. A slow client therefore waits on the loop, never in a worker thread.
+
+A bodiless read of a public route (the catalog) takes no thread at all: the gateway answers it
+on the loop (`GatewayProxy.on_loop`, `answer_async`), with the same steps as the WSGI call and
+the resilient client's event-loop exchange (`ResilientClient.request_async`), traced as the
+WSGI path is. Anything that may block (a token check may fetch auth's keys) or carries a body,
+and every request of a naive gateway (`resilience` off), goes to the threads.
 
 Run by `python -m gateway` (gateway/__main__.py); `create_front()` is the Granian factory.
 """
@@ -18,12 +25,13 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gateway.config import GatewaySettings
 from gateway.edge import forwarded_client
+from observability.server_spans import ServerSpans, WholeAnswer
 from services.common.errors import ApiError
 
 log = logging.getLogger("breakwater.gateway.front")
@@ -124,14 +132,32 @@ class GatewayFront:
                 _send(protocol, error_body(body))
                 return
             environ = self._environ(scope, headers, peer, body)
-            loop = asyncio.get_running_loop()
-            if self._pool is None:  # served without Granian's init hook (tests)
-                self.__rsgi_init__(loop)
-            status, reply_headers, payload = await loop.run_in_executor(
-                self._pool, run_wsgi, self.app, environ)
+            if not body and self._on_loop(environ):
+                status, reply_headers, payload = await self._answer_on_loop(environ)
+                reply_headers = _without_framing(reply_headers)
+            else:
+                loop = asyncio.get_running_loop()
+                if self._pool is None:  # served without Granian's init hook (tests)
+                    self.__rsgi_init__(loop)
+                status, reply_headers, payload = await loop.run_in_executor(
+                    self._pool, run_wsgi, self.app, environ)
             _send(protocol, (status, reply_headers, payload))
         finally:
             self.slots.leave(client)
+
+    # Reads answered on the loop ------------------------------------------------------
+    def _on_loop(self, environ: dict[str, Any]) -> bool:
+        on_loop = getattr(self.app, "on_loop", None)  # the gateway's (through its spans)
+        return on_loop is not None and bool(on_loop(environ))
+
+    def _answer_on_loop(self, environ: dict[str, Any]) -> Awaitable[WholeAnswer]:
+        """A bodiless public read, proxied without a thread: its upstream exchange is the
+        resilient client's on this loop, and it is traced as the WSGI path is."""
+        app = self.app
+        if isinstance(app, ServerSpans):
+            proxy = app.app
+            return app.whole_answer(environ, lambda: proxy.answer_async(environ))
+        return app.answer_async(environ)  # type: ignore[attr-defined,no-any-return]
 
     # The request, read in full --------------------------------------------------------
     async def _read_body(self, headers: list[tuple[str, str]], protocol: Any) -> bytes | ApiError:
@@ -220,8 +246,12 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tuple[str
         if close is not None:
             close()
     status, headers = started
-    return int(status.split(" ", 1)[0]), [(k, v) for k, v in headers
-                                          if k.lower() not in ("content-length", "connection")], payload
+    return int(status.split(" ", 1)[0]), _without_framing(headers), payload
+
+
+def _without_framing(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The app's headers less the framing Granian sets itself."""
+    return [(k, v) for k, v in headers if k.lower() not in ("content-length", "connection")]
 
 
 def _send(protocol: Any, reply: tuple[int, list[tuple[str, str]], bytes]) -> None:

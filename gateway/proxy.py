@@ -11,9 +11,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from gateway.admission import Admission, overloaded
@@ -23,7 +23,7 @@ from gateway.fallback import STALE_HEADERS, StaleCache
 from gateway.metrics import GatewayMetrics
 from gateway.routes import READ_METHODS, ROUTES, Route, match_route
 from observability.resilience import mark_fallback
-from services.common.client import ResilientClient, UpstreamError
+from services.common.client import ResilientClient, UpstreamError, UpstreamResponse
 from services.common.deadline import (
     DEADLINE_ENVIRON_KEY,
     Deadline,
@@ -103,7 +103,16 @@ PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 MAX_TARGET_CHARS = 2048
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~\-]*")
 _DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
+# Where `on_loop` leaves the route it matched, so the request is not matched twice.
+_ROUTE_KEY = "breakwater.route"
 _REASONS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+
+
+class _Forward(NamedTuple):
+    """The upstream call a request needs: the resilient client's arguments."""
+
+    args: tuple[str, str, str]
+    kwargs: dict[str, Any]
 
 
 class Reply:
@@ -113,6 +122,10 @@ class Reply:
 
     def __init__(self, status: int, headers: Headers, body: bytes) -> None:
         self.status, self.headers, self.body = status, headers, body
+
+
+# One request's steps: at most one upstream call yielded, the reply returned.
+Steps = Generator["_Forward", UpstreamResponse, "Reply"]
 
 
 def error_reply(error: ApiError) -> Reply:
@@ -165,7 +178,53 @@ class GatewayProxy:
         path = environ.get("PATH_INFO") or "/"
         if path in PROBE_PATHS:
             return self.admin(environ, start_response)
-        route = match_route(path, self.routes)
+        steps = self._steps(environ, path)
+        try:
+            forward = next(steps)
+            try:
+                response = self.client.request(*forward.args, **forward.kwargs)
+            except BaseException as exc:  # noqa: BLE001 - the steps decide what it means
+                steps.throw(exc)
+            else:
+                steps.send(response)
+            raise RuntimeError("the gateway's steps asked for a second upstream call")
+        except StopIteration as done:
+            reply: Reply = done.value
+        start_response(_REASONS.get(reply.status) or f"{reply.status} Unknown", reply.headers)
+        return [reply.body]
+
+    def on_loop(self, environ: dict[str, Any]) -> bool:
+        """Whether `answer_async` may serve this request on the server's event loop: a read
+        with no body of a public route, with resilience on. Nothing on its way may block
+        (a token check may fetch auth's keys, the login limiter counts a write), and the
+        naive gateway keeps the plain thread-pool shape the experiments compare against."""
+        if not self.resilience or environ.get("REQUEST_METHOD") not in READ_METHODS:
+            return False
+        route = match_route(environ.get("PATH_INFO") or "/", self.routes)
+        environ[_ROUTE_KEY] = route
+        return route is not None and bool(route.upstream) and not route.protected
+
+    async def answer_async(self, environ: dict[str, Any]) -> tuple[int, Headers, bytes]:
+        """The whole answer to a request `on_loop` accepted, its upstream call made by the
+        resilient client on the running event loop; the same steps as a WSGI call."""
+        steps = self._steps(environ, environ.get("PATH_INFO") or "/")
+        try:
+            forward = next(steps)
+            try:
+                response = await self.client.request_async(*forward.args, **forward.kwargs)
+            except BaseException as exc:  # noqa: BLE001 - the steps decide what it means
+                steps.throw(exc)
+            else:
+                steps.send(response)
+            raise RuntimeError("the gateway's steps asked for a second upstream call")
+        except StopIteration as done:
+            reply: Reply = done.value
+        return reply.status, reply.headers, reply.body
+
+    def _steps(self, environ: dict[str, Any], path: str) -> Steps:
+        """One request, start to finish: it yields the upstream call to make (at most one),
+        is sent the answer or thrown the error, and returns the reply, metrics counted."""
+        route = environ.pop(_ROUTE_KEY) if _ROUTE_KEY in environ else match_route(path, self.routes)
         started = time.perf_counter()
         method = environ.get("REQUEST_METHOD", "GET").upper()
         rid = request_id(environ)
@@ -176,7 +235,7 @@ class GatewayProxy:
                     self.metrics.admission_refused.labels(route.group).inc()
                     raise overloaded(route, environ)
                 admitted = route.group
-            reply = self._answer(environ, route, path, method, rid)
+            reply = yield from self._answer(environ, route, path, method, rid)
         except ApiError as error:
             reply = error_reply(error)
         except Exception:  # noqa: BLE001 - never a stack trace to the client
@@ -191,15 +250,14 @@ class GatewayProxy:
             method != "HEAD" or not any(k.lower() == "content-length" for k, _ in reply.headers)
         ):
             reply.headers.append(("Content-Length", str(len(reply.body))))
-        start_response(_REASONS.get(reply.status) or f"{reply.status} Unknown", reply.headers)
         group = route.group if route else "unmatched"
         upstream = route.upstream if route and route.upstream else "none"
         self.metrics.observe(group, upstream, method, reply.status, time.perf_counter() - started)
-        return [reply.body]
+        return reply
 
     def _answer(
         self, environ: dict[str, Any], route: Route | None, path: str, method: str, rid: str
-    ) -> Reply:
+    ) -> Generator[_Forward, UpstreamResponse, Reply]:
         settings = self.settings
         check_header_limits(environ, settings.max_header_bytes, settings.max_header_count)
         if len(path) + len(environ.get("QUERY_STRING") or "") > MAX_TARGET_CHARS:
@@ -237,17 +295,14 @@ class GatewayProxy:
         attempt = self.settings.read_timeout if method in READ_METHODS else budget
         try:
             with deadline_scope(caller):
-                response = self.client.request(
-                    route.upstream,
-                    method,
-                    target,
+                response = yield _Forward((route.upstream, method, target), dict(
                     headers=headers,
                     body=body,
                     timeout=(self.settings.connect_timeout, attempt),
                     deadline=own.remaining(),
                     idempotent=route.may_repeat(method, bool(environ.get("HTTP_IDEMPOTENCY_KEY"))),
                     raise_for_status=False,
-                )
+                ))
         except UpstreamError as error:
             # Fast refusals come by the thousand during an outage: keep them out of the log.
             quiet = error.reason in ("breaker_open", "bulkhead_full")

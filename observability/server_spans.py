@@ -26,7 +26,7 @@ measured difference.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from opentelemetry import context, propagate, trace
@@ -52,6 +52,7 @@ _OURS = frozenset({"x-trace-id", "traceparent"})
 StartResponse = Callable[..., Any]
 SpanName = Callable[[str, str], str]
 Route = Callable[[dict[str, Any]], "str | None"]
+WholeAnswer = tuple[int, list[tuple[str, str]], bytes]
 
 
 def _method_only(method: str, path: str) -> str:
@@ -76,9 +77,50 @@ class ServerSpans:
         self.end_when_closed = end_when_closed
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
+        begun = self.begin(environ)
+        if begun is None:
+            return self.app(environ, start_response)
+        scope, ours, span = begun
+        if span is None:
+            # Flask's teardown (the database connection back to its pool) and the gateway's
+            # upstream call run inside the call, so the whole request is in the scope.
+            token = context.attach(scope)
+            try:
+                return self.app(environ, _answer_with(start_response, ours))
+            finally:
+                context.detach(token)
+        return self._sampled(environ, start_response, span, scope, ours)
+
+    async def whole_answer(self, environ: dict[str, Any],
+                           answer: Callable[[], Awaitable[WholeAnswer]]) -> WholeAnswer:
+        """An async handler's whole answer, traced as a WSGI call is: the same decision, span,
+        context (set for the handler's task) and trace headers; `answer` gives
+        (status, headers, body)."""
+        begun = self.begin(environ)
+        if begun is None:
+            return await answer()
+        scope, ours, span = begun
+        token = context.attach(scope)
+        try:
+            status, headers, body = await answer()
+        except BaseException as error:
+            if span is not None:
+                _failed(span, error)
+            raise
+        finally:
+            context.detach(token)
+        if span is not None:
+            _record_status(span, status)
+            span.end()
+        return status, _with_ours(headers, ours), body
+
+    def begin(self, environ: dict[str, Any]
+              ) -> tuple[context.Context, list[tuple[str, str]], trace.Span | None] | None:
+        """The request's decision: the context to run it in, the trace headers to answer with
+        and its span (None when unsampled); None for an excluded path."""
         path = environ.get("PATH_INFO") or "/"
         if path in self.excluded_paths:
-            return self.app(environ, start_response)
+            return None
         method = environ.get("REQUEST_METHOD") or "GET"
         parent = _extract(environ)
         parent_span = (trace.get_current_span(parent).get_span_context() if parent is not None
@@ -96,7 +138,9 @@ class ServerSpans:
             unsampled = SpanContext(trace_id, ids.generate_span_id(), is_remote=False,
                                     trace_flags=TraceFlags(TraceFlags.DEFAULT),
                                     trace_state=decision.trace_state)
-            return self._unsampled(environ, start_response, unsampled, parent)
+            scope = trace.set_span_in_context(NonRecordingSpan(unsampled), parent)
+            scope = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, scope)
+            return scope, _trace_headers(unsampled), None
         route = self.route(environ) if self.route is not None else None
         if route is None:
             name = self.name(method, path)
@@ -105,42 +149,25 @@ class ServerSpans:
         with reserved_trace_id(trace_id if root else 0):
             span = self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER,
                                           attributes=attributes)
-        return self._sampled(environ, start_response, span, parent)
-
-    def _unsampled(self, environ: dict[str, Any], start_response: StartResponse,
-                   unsampled: SpanContext, parent: context.Context | None) -> Any:
-        scope = trace.set_span_in_context(NonRecordingSpan(unsampled), parent)
-        scope = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, scope)
-        headers = _trace_headers(unsampled)
-        # Flask's teardown (the database connection back to its pool) and the gateway's
-        # upstream call run inside the call, so the whole request is in the scope.
-        token = context.attach(scope)
-        try:
-            return self.app(environ, _answer_with(start_response, headers))
-        finally:
-            context.detach(token)
+        return (trace.set_span_in_context(span, parent), _trace_headers(span.get_span_context()),
+                span)
 
     def _sampled(self, environ: dict[str, Any], start_response: StartResponse,
-                 span: trace.Span, parent: context.Context | None) -> Any:
-        headers = _trace_headers(span.get_span_context())
-        answer = _answer_with(start_response, headers)
+                 span: trace.Span, scope: context.Context, ours: list[tuple[str, str]]) -> Any:
+        answer = _answer_with(start_response, ours)
 
         def start(status: str, response_headers: list[tuple[str, str]],
                   exc_info: Any = None) -> Any:
             code = _status_code(status)
             if code is not None:
-                span.set_attribute("http.status_code", code)
-                if code >= 500 and span.status.status_code is StatusCode.UNSET:
-                    span.set_status(Status(StatusCode.ERROR))  # kept: an exception's message
+                _record_status(span, code)
             return answer(status, response_headers, exc_info)
 
-        token = context.attach(trace.set_span_in_context(span, parent))
+        token = context.attach(scope)
         try:
             body = self.app(environ, start)
         except BaseException as error:
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-            span.end()
+            _failed(span, error)
             raise
         finally:
             context.detach(token)
@@ -215,11 +242,27 @@ def _trace_headers(span_context: SpanContext) -> list[tuple[str, str]]:
 def _answer_with(start_response: StartResponse,
                  ours: list[tuple[str, str]]) -> StartResponse:
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        # An upstream's own trace headers would otherwise reach the client twice.
-        kept = [item for item in headers if item[0].lower() not in _OURS]
-        return start_response(status, kept + ours, exc_info)
+        return start_response(status, _with_ours(headers, ours), exc_info)
 
     return start
+
+
+def _with_ours(headers: list[tuple[str, str]],
+               ours: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    # An upstream's own trace headers would otherwise reach the client twice.
+    return [item for item in headers if item[0].lower() not in _OURS] + ours
+
+
+def _record_status(span: trace.Span, code: int) -> None:
+    span.set_attribute("http.status_code", code)
+    if code >= 500 and span.status.status_code is StatusCode.UNSET:
+        span.set_status(Status(StatusCode.ERROR))  # kept: an exception's message
+
+
+def _failed(span: trace.Span, error: BaseException) -> None:
+    span.record_exception(error)
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+    span.end()
 
 
 def _status_code(status: str) -> int | None:

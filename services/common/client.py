@@ -14,6 +14,10 @@ fresh connection when a reused keep-alive connection turned out stale and the ca
 `UpstreamError.uncertain` says whether any attempt may have reached the server. With
 `resilience=False` the same calls go out naively: no bulkhead, no breaker, no retry, no
 deadline and long timeouts, the baseline the experiments compare against.
+
+A call's decisions are written once, as a generator of the exchanges to make (`_steps`);
+`request` makes them on the calling thread (`KeepAlivePool`), `request_async` on an event
+loop (`LoopPool`, the gateway's public reads), so both behave alike by construction.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from __future__ import annotations
 import http.client
 import json as jsonlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import propagate
 from urllib3 import HTTPHeaderDict
@@ -97,6 +101,22 @@ class _Plan:
     own_expires: float  # when the call's own budget ends
 
 
+class _Send(NamedTuple):
+    """One exchange for a driver to perform: the call, to this instance, with these limits."""
+
+    instance: Instance
+    call: _Call
+    connect: float
+    read: float
+    watch: Watch | None
+
+
+# A call's decisions as a generator: it yields the exchanges to perform and is sent each
+# exchange's answer (or thrown its error); `request` performs them on this thread,
+# `request_async` on an event loop. Both run exactly the same decisions.
+Steps = Generator[_Send, Reply, UpstreamResponse]
+
+
 @dataclass
 class _Attempt:
     """What one send did: an answer (and whether it was the replica's own 5xx) or an error."""
@@ -147,6 +167,58 @@ class ResilientClient:
         `UpstreamUnavailable` unless `raise_for_status=False` (a proxy forwards them).
         `decode_content=False` keeps a compressed body as sent, with its Content-Encoding.
         """
+        steps = self._steps(service, method, path, headers, body, json, timeout, deadline,
+                            idempotent, raise_for_status, decode_content)
+        outcome: Reply | BaseException | None = None
+        while True:
+            try:
+                send = steps.throw(outcome) if isinstance(outcome, BaseException) else steps.send(outcome)  # type: ignore[arg-type]
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            try:
+                outcome = self._exchange(send.instance, send.call, send.connect, send.read, send.watch)
+            except BaseException as exc:  # noqa: BLE001 - handed to the steps, which decide
+                outcome = exc
+
+    async def request_async(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        json: Any = None,
+        timeout: tuple[float, float] | None = None,
+        deadline: float | None = None,
+        idempotent: bool | None = None,
+        raise_for_status: bool = True,
+        decode_content: bool = True,
+    ) -> UpstreamResponse:
+        """`request` on an event loop: the same decisions (bulkhead, breakers, balancing,
+        deadline, watch, retry), each exchange made by the instance's `LoopPool`.
+
+        Nothing here blocks; call it from one event loop per process (each instance keeps
+        one loop pool, bound to the loop that first used it)."""
+        steps = self._steps(service, method, path, headers, body, json, timeout, deadline,
+                            idempotent, raise_for_status, decode_content)
+        outcome: Reply | BaseException | None = None
+        while True:
+            try:
+                send = steps.throw(outcome) if isinstance(outcome, BaseException) else steps.send(outcome)  # type: ignore[arg-type]
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            try:
+                outcome = await self._exchange_async(send.instance, send.call, send.connect,
+                                                     send.read, send.watch)
+            except BaseException as exc:  # noqa: BLE001 - handed to the steps, which decide
+                outcome = exc
+
+    def _steps(self, service: str, method: str, path: str, headers: Mapping[str, str] | None,
+               body: bytes | None, json: Any, timeout: tuple[float, float] | None,
+               deadline: float | None, idempotent: bool | None, raise_for_status: bool,
+               decode_content: bool) -> Steps:
+        """Every decision of one call, the exchanges left to the driver."""
         upstream = self.upstreams.get(service)
         if upstream is None:
             raise UpstreamUnavailable(service, "no_instances", f"no upstream named {service!r} is configured")
@@ -162,7 +234,7 @@ class ResilientClient:
                      decode_content=decode_content)
         if not self.resilience:
             send_headers.pop(_DEADLINE_KEY, None)
-            return self._naive(upstream, call, raise_for_status)
+            return (yield from self._naive(upstream, call, raise_for_status))
         policy = upstream.policy
         connect, read = timeout or (policy.connect_timeout, policy.read_timeout)
         own = Deadline.after(policy.call_budget(connect, read) if deadline is None else deadline)
@@ -180,12 +252,12 @@ class ResilientClient:
                                       f"the {service} service is at its concurrency limit; try again shortly",
                                       retry_after=1, uncertain=False)
         try:
-            return self._protected(upstream, call, plan, raise_for_status)
+            return (yield from self._protected(upstream, call, plan, raise_for_status))
         finally:
             upstream.bulkhead.leave()
 
     def _protected(self, upstream: Upstream, call: _Call, plan: _Plan,
-                   raise_for_status: bool) -> UpstreamResponse:
+                   raise_for_status: bool) -> Steps:
         tried: list[Instance] = []
         sent = False  # whether any attempt may have reached a server
         sends = 0
@@ -198,7 +270,7 @@ class ResilientClient:
             if instance not in tried:
                 tried.append(instance)
             sends += 1
-            attempt = self._attempt(upstream, instance, call, plan)
+            attempt = yield from self._attempt(upstream, instance, call, plan)
             error = attempt.error
             if error is not None:
                 sent = sent or error.uncertain
@@ -253,7 +325,8 @@ class ResilientClient:
         upstream.count("retries")
         self.events.emit("retried", service=upstream.name, instance=instance.url, reason=reason)
 
-    def _attempt(self, upstream: Upstream, instance: Instance, call: _Call, plan: _Plan) -> _Attempt:
+    def _attempt(self, upstream: Upstream, instance: Instance, call: _Call,
+                 plan: _Plan) -> Generator[_Send, Reply, _Attempt]:
         """One send to one instance, under its breaker, bounded by a watch."""
         name, url = upstream.name, instance.url
         try:
@@ -269,7 +342,7 @@ class ResilientClient:
         failure: str | None = None
         verdict = "failure"  # or "success", or "none" (the attempt says nothing about the replica)
         try:
-            raw = self._exchange(instance, call, connect, read, watch)
+            raw = yield _Send(instance, call, connect, read, watch)
         except (HTTPError, OSError) as exc:
             attempt, verdict = self._classify(upstream, instance, exc, watch, read,
                                               connect_capped=remaining < plan.connect)
@@ -277,6 +350,10 @@ class ResilientClient:
             if attempt.error is not None:
                 attempt.error.__cause__ = exc
             return attempt
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                verdict = "none"  # cancelled or interrupted: nothing was learnt about the replica
+            raise
         else:
             response = UpstreamResponse(raw.status, raw.headers, raw.data, url)
             own_failure = raw.status >= 500 and FAILED_DEPENDENCY_HEADER not in raw.headers
@@ -306,6 +383,20 @@ class ResilientClient:
             record_status(span, reply.status)
         return reply
 
+    @staticmethod
+    async def _exchange_async(instance: Instance, call: _Call, connect: float, read: float,
+                              watch: Watch | None) -> Reply:
+        """`_exchange` on the event loop, through the instance's loop pool."""
+        pool = instance.loop_pool()
+        with client_span(call.method, pool, call.path, call.headers) as span:
+            reply = await pool.exchange(call.method, call.path, call.headers, call.body,
+                                        connect_timeout=connect, read_timeout=read, watch=watch,
+                                        decode_content=call.decode_content)
+            if watch is not None and watch.fired:
+                raise TimeoutError("the answer did not complete within the attempt's time limit")
+            record_status(span, reply.status)
+        return reply
+
     def _classify(self, upstream: Upstream, instance: Instance, exc: BaseException, watch: Watch,
                   read: float, *, connect_capped: bool) -> tuple[_Attempt, str]:
         """The error of a failed send, and its verdict for the breaker."""
@@ -329,13 +420,14 @@ class ResilientClient:
                                     uncertain=True)
         return _Attempt(error=error, stale=stale), "none" if stale else "failure"
 
-    def _naive(self, upstream: Upstream, call: _Call, raise_for_status: bool) -> UpstreamResponse:
+    @staticmethod
+    def _naive(upstream: Upstream, call: _Call, raise_for_status: bool) -> Steps:
         instance = upstream.choose(protected=False)
         if instance is None:
             raise UpstreamUnavailable(upstream.name, "no_instances")
         seconds = upstream.policy.naive_timeout
         try:
-            raw = self._exchange(instance, call, seconds, seconds, None)
+            raw = yield _Send(instance, call, seconds, seconds, None)
         except NewConnectionError as exc:
             raise UpstreamUnavailable(upstream.name, "connection_failed", instance=instance.url,
                                       uncertain=False) from exc
@@ -360,7 +452,7 @@ class ResilientClient:
         """Close every pooled connection."""
         for upstream in self.upstreams.values():
             for instance in upstream.instances():
-                instance.pool.close()
+                instance.close()
 
 
 def build_client(*, resilience: bool, upstreams: Mapping[str, tuple[str, UpstreamPolicy]],

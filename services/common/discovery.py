@@ -60,8 +60,10 @@ class StaticSource:
 class DnsSource:
     """Every IPv4 address a host name resolves to, re-resolved at most every `refresh` seconds.
 
-    Resolution happens in the calling thread of the first request that finds the answer stale;
-    the others keep using the last answer meanwhile, and a failed lookup keeps it too.
+    The first lookup happens in the calling thread (there is nothing to answer before it).
+    After that, the first request that finds the answer stale starts a lookup on a thread of
+    its own and every request keeps the last answer meanwhile, so a slow resolver never holds
+    a caller (the gateway answers reads on its event loop); a failed lookup keeps it too.
     """
 
     def __init__(
@@ -81,14 +83,26 @@ class DnsSource:
         self._lock = threading.Lock()
 
     def __call__(self) -> tuple[str, ...]:
-        if self._clock() >= self._expires and self._lock.acquire(blocking=not self._urls):
-            try:
-                if self._clock() >= self._expires:
-                    self._urls = self._lookup() or self._urls
-                    self._expires = self._clock() + self.refresh
-            finally:
-                self._lock.release()
+        if self._clock() >= self._expires:
+            if not self._urls:
+                with self._lock:
+                    self._refresh()
+            elif self._lock.acquire(blocking=False):
+                threading.Thread(target=self._refresh_and_release, name="dns-refresh",
+                                 daemon=True).start()
         return self._urls
+
+    def _refresh(self) -> None:
+        """Look the name up again (the lock held) unless another lookup just did."""
+        if self._clock() >= self._expires:
+            self._urls = self._lookup() or self._urls
+            self._expires = self._clock() + self.refresh
+
+    def _refresh_and_release(self) -> None:
+        try:
+            self._refresh()
+        finally:
+            self._lock.release()
 
     def _lookup(self) -> tuple[str, ...]:
         try:

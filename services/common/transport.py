@@ -15,6 +15,10 @@ What the client relies on is kept exactly:
 - A `Watch` (services.common.watchdog) is armed when the request is sent, with whether it went
   out on a reused connection; firing it shuts the socket down, which ends a blocked read.
 - gzip and deflate bodies are decoded (`DECODED_ENCODINGS`), as urllib3 did.
+
+The event loop's twin (`services.common.loop_transport.LoopPool`) shares everything here but
+the I/O: the request's bytes (`serialize_request`), the parse (`Answer`), the idle stack and
+the error types (`OriginPool`).
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ import ssl
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import httptools
 from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import (
     ConnectTimeoutError,
     DecodeError,
+    HTTPError,
     NewConnectionError,
     ProtocolError,
     ReadTimeoutError,
@@ -41,7 +47,7 @@ from urllib3.util.wait import wait_for_read
 
 from services.common.watchdog import Watch
 
-__all__ = ["DECODED_ENCODINGS", "KeepAlivePool", "Reply"]
+__all__ = ["DECODED_ENCODINGS", "Answer", "KeepAlivePool", "OriginPool", "Reply", "serialize_request"]
 
 # Content-Encodings decoded here when the caller asks for decoded content.
 DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
@@ -65,13 +71,16 @@ class Reply:
     data: bytes
 
 
-class _Answer:
-    """httptools' callbacks: what has been parsed so far."""
+class Answer:
+    """One answer as httptools parses it (its callbacks), fed by either transport's reads."""
 
-    __slots__ = ("parser", "status", "headers", "chunks", "headers_done", "complete", "keep_alive")
+    __slots__ = ("parser", "head_only", "received", "status", "headers", "chunks", "headers_done",
+                 "complete", "keep_alive")
 
-    def __init__(self) -> None:
+    def __init__(self, head_only: bool) -> None:
         self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        self.head_only = head_only  # the answer to a HEAD: headers only, whatever they announce
+        self.received = 0
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
@@ -96,6 +105,66 @@ class _Answer:
             return
         self.complete = True
 
+    def feed(self, data: bytes) -> bool:
+        """Parse the next bytes read; whether the answer is now whole."""
+        self.received += len(data)
+        self.parser.feed_data(data)  # type: ignore[union-attr]
+        if self.complete or (self.head_only and self.headers_done):
+            return True
+        if not self.headers_done and self.received > MAX_HEAD_BYTES:
+            raise ProtocolError(f"the answer's headers exceed {MAX_HEAD_BYTES} bytes", None)
+        return False
+
+    def end(self) -> None:
+        """The server closed the connection: the end of a body framed by closing, else an error."""
+        if not self.received:
+            raise http.client.RemoteDisconnected("Remote end closed connection without response")
+        if not (self.headers_done and not self.complete and self._until_close()):
+            raise ProtocolError("Connection broken: the answer ended early", None)
+
+    def _until_close(self) -> bool:
+        names = {name.lower() for name, _ in self.headers}
+        return b"content-length" not in names and b"transfer-encoding" not in names
+
+    def finish(self) -> bool:
+        """Reading is over; whether the connection may carry another request: only when the
+        server keeps it and the answer ended exactly where it should."""
+        self.status = self.parser.get_status_code()  # type: ignore[union-attr]
+        self.parser = None  # no cycle left for the garbage collector
+        return self.complete and not self.head_only and self.keep_alive and self.status >= 200
+
+    def reply(self, decode_content: bool) -> Reply:
+        """The finished answer as the client takes it (repeated headers kept apart)."""
+        headers = HTTPHeaderDict()
+        for name, value in self.headers:
+            headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        data = b"".join(self.chunks)
+        if decode_content and data:
+            data = _decoded(data, headers.get("Content-Encoding"))
+        return Reply(self.status, headers, data)
+
+
+def serialize_request(host_header: str, method: str, target: str, headers: Mapping[str, str],
+                      body: bytes | None) -> bytes:
+    """The whole request, to be written at once; a header that would split it is a ValueError."""
+    lines = [f"{method} {target} HTTP/1.1\r\nHost: {host_header}\r\n"]
+    agent = False
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in _FRAMING:
+            continue
+        if _illegal(name) or _illegal(value) or ":" in name:
+            raise ValueError(f"header {name!r} has a character a header may not contain")
+        agent = agent or lower == "user-agent"
+        lines.append(f"{name}: {value}\r\n")
+    if not agent:
+        lines.append(f"User-Agent: {USER_AGENT}\r\n")
+    if body is not None or method in _BODY_METHODS:
+        lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+    lines.append("\r\n")
+    head = "".join(lines).encode("latin-1")
+    return head + body if body else head
+
 
 class Connection:
     """One socket to the instance; `sock` is what a watch shuts down."""
@@ -119,8 +188,22 @@ class Connection:
             self.sock.close()
 
 
-class KeepAlivePool:
-    """Keep-alive connections to one `scheme://host:port`, reused most recent first."""
+class Reusable(Protocol):
+    """What a pool keeps idle: a connection that knows whether it can still be used."""
+
+    sent: int  # requests sent on it so far
+
+    def alive(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+ConnectionT = TypeVar("ConnectionT", bound=Reusable)
+
+
+class OriginPool(Generic[ConnectionT]):
+    """What the thread pool and the event loop's pool share: the origin, the idle connections
+    (most recent on top, at most `maxsize`), and urllib3's error types for what went wrong."""
 
     def __init__(self, scheme: str, host: str, port: int | None, maxsize: int,
                  ssl_context: ssl.SSLContext | None = None) -> None:
@@ -134,134 +217,58 @@ class KeepAlivePool:
         self._host_header = host_name if default_port else f"{host_name}:{self.port}"
         self.origin = f"{scheme}://{host_name}:{self.port}"  # what spans and logs call it
         self._ssl = (ssl_context or ssl.create_default_context()) if scheme == "https" else None
-        self._idle: collections.deque[Connection] = collections.deque()
+        self._idle: collections.deque[ConnectionT] = collections.deque()
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"KeepAlivePool({self.scheme}://{self._host_header}, idle={len(self._idle)})"
+        return f"{type(self).__name__}({self.scheme}://{self._host_header}, idle={len(self._idle)})"
 
     @property
     def idle(self) -> int:
         """Connections waiting to be reused."""
         return len(self._idle)
 
-    # --- one exchange ------------------------------------------------------------------------
-    def exchange(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
-                 *, connect_timeout: float, read_timeout: float, watch: Watch | None = None,
-                 decode_content: bool = True) -> Reply:
-        """Send one request and read its whole answer.
-
-        `read_timeout` bounds every socket read; `watch`, when given, bounds the whole answer
-        (armed once the request is sent, disarmed before this returns or raises; the caller
-        asks `watch.fired`)."""
-        request = self._serialize(method, target, headers, body)
-        connection = self._checkout(connect_timeout)
-        keep = False
-        try:
-            if watch is not None:
-                watch.arm(connection, reused=connection.sent > 0)
-            try:
-                connection.sock.settimeout(read_timeout)
-                connection.sock.sendall(request)
-                connection.sent += 1
-                answer, keep = self._read(connection.sock, method)
-            except TimeoutError as exc:
-                raise ReadTimeoutError(self, target,  # type: ignore[arg-type]
-                                       f"Read timed out. (read timeout={read_timeout})") from exc
-            except (http.client.RemoteDisconnected, OSError) as exc:
-                raise ProtocolError("Connection aborted.", exc) from exc
-            except httptools.HttpParserError as exc:
-                raise ProtocolError(f"the answer is not valid HTTP/1.1: {exc}", exc) from exc
-        finally:
-            fired = watch.disarm() if watch is not None else False
-            if keep and not fired and not self._closed and len(self._idle) < self.maxsize:
-                self._idle.append(connection)
-                if self._closed:  # closed meanwhile: nothing may wait in a closed pool
-                    self.close()
-            else:
-                connection.close()
-        reply_headers = HTTPHeaderDict()
-        for name, value in answer.headers:
-            reply_headers.add(name.decode("latin-1"), value.decode("latin-1"))
-        data = b"".join(answer.chunks)
-        if decode_content and data:
-            data = _decoded(data, reply_headers.get("Content-Encoding"))
-        return Reply(answer.status, reply_headers, data)
-
-    def _serialize(self, method: str, target: str, headers: Mapping[str, str],
-                   body: bytes | None) -> bytes:
-        lines = [f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\n"]
-        agent = False
-        for name, value in headers.items():
-            lower = name.lower()
-            if lower in _FRAMING:
-                continue
-            if _illegal(name) or _illegal(value) or ":" in name:
-                raise ValueError(f"header {name!r} has a character a header may not contain")
-            agent = agent or lower == "user-agent"
-            lines.append(f"{name}: {value}\r\n")
-        if not agent:
-            lines.append(f"User-Agent: {USER_AGENT}\r\n")
-        if body is not None or method in _BODY_METHODS:
-            lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
-        lines.append("\r\n")
-        head = "".join(lines).encode("latin-1")
-        return head + body if body else head
-
-    def _checkout(self, connect_timeout: float) -> Connection:
+    def _reused(self) -> ConnectionT | None:
+        """The most recent idle connection still fit to use; the unfit ones are closed."""
         idle = self._idle
         while True:
             try:
                 connection = idle.pop()
-            except IndexError:
-                return self._connect(connect_timeout)
+            except IndexError:  # empty (another thread may have taken the last one)
+                return None
             if connection.alive():
                 return connection
             connection.close()
 
-    def _connect(self, timeout: float) -> Connection:
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=timeout)
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(
-                None, f"Connection to {self.host} timed out. (connect timeout={timeout})") from exc
-        except OSError as exc:
-            raise NewConnectionError(
-                None, f"Failed to establish a new connection: {exc}") from exc  # type: ignore[arg-type]
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._ssl is not None:
-            try:
-                sock = self._ssl.wrap_socket(sock, server_hostname=self.host)
-            except OSError as exc:
-                sock.close()
-                raise NewConnectionError(None, f"TLS to {self.host} failed: {exc}") from exc  # type: ignore[arg-type]
-        return Connection(sock)
+    def _give_back(self, connection: ConnectionT, keep: bool) -> None:
+        """An exchange is over: keep the connection idle if it may be reused and there is room."""
+        if keep and not self._closed and len(self._idle) < self.maxsize:
+            self._idle.append(connection)
+            if self._closed:  # closed meanwhile: nothing may wait in a closed pool
+                self.close()
+        else:
+            connection.close()
 
-    @staticmethod
-    def _read(sock: socket.socket, method: str) -> tuple[_Answer, bool]:
-        answer = _Answer()
-        parser = answer.parser
-        head_only = method == "HEAD"
-        received = 0
-        while True:
-            data = sock.recv(RECV_BYTES)
-            if not data:
-                if not received:
-                    raise http.client.RemoteDisconnected("Remote end closed connection without response")
-                if answer.headers_done and not answer.complete and _until_close(answer):
-                    break  # no length, no chunks: the body ends with the connection
-                raise ProtocolError("Connection broken: the answer ended early", None)
-            received += len(data)
-            parser.feed_data(data)
-            if answer.complete or (head_only and answer.headers_done):
-                break
-            if not answer.headers_done and received > MAX_HEAD_BYTES:
-                raise ProtocolError(f"the answer's headers exceed {MAX_HEAD_BYTES} bytes", None)
-        answer.status = parser.get_status_code()
-        answer.parser = None  # no cycle left for the garbage collector
-        # Reused only when the server keeps it and the answer ended exactly where it should.
-        keep = answer.complete and not head_only and answer.keep_alive and answer.status >= 200
-        return answer, keep
+    def _connect_failure(self, exc: OSError, timeout: float, *, tls: bool = False) -> HTTPError:
+        """urllib3's error for a connect that failed (`tls`: in the TLS handshake)."""
+        if tls or isinstance(exc, ssl.SSLError):
+            return NewConnectionError(None, f"TLS to {self.host} failed: {exc}")  # type: ignore[arg-type]
+        if isinstance(exc, TimeoutError):
+            return ConnectTimeoutError(
+                None, f"Connection to {self.host} timed out. (connect timeout={timeout})")
+        return NewConnectionError(
+            None, f"Failed to establish a new connection: {exc}")  # type: ignore[arg-type]
+
+    def _exchange_failure(self, exc: OSError | httptools.HttpParserError, target: str,
+                          read_timeout: float) -> HTTPError:
+        """urllib3's error for a request sent or an answer read that failed."""
+        if isinstance(exc, TimeoutError):
+            return ReadTimeoutError(self, target,  # type: ignore[arg-type]
+                                    f"Read timed out. (read timeout={read_timeout})")
+        if isinstance(exc, httptools.HttpParserError):
+            return ProtocolError(f"the answer is not valid HTTP/1.1: {exc}", exc)
+        # RemoteDisconnected (an OSError too) behind it is how a stale connection is recognised.
+        return ProtocolError("Connection aborted.", exc)
 
     def close(self) -> None:
         """Close every idle connection; connections in use close when they finish."""
@@ -274,14 +281,65 @@ class KeepAlivePool:
             connection.close()
 
 
+class KeepAlivePool(OriginPool[Connection]):
+    """Keep-alive connections to one `scheme://host:port`, reused most recent first."""
+
+    def exchange(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
+                 *, connect_timeout: float, read_timeout: float, watch: Watch | None = None,
+                 decode_content: bool = True) -> Reply:
+        """Send one request and read its whole answer.
+
+        `read_timeout` bounds every socket read; `watch`, when given, bounds the whole answer
+        (armed once the request is sent, disarmed before this returns or raises; the caller
+        asks `watch.fired`)."""
+        request = serialize_request(self._host_header, method, target, headers, body)
+        connection = self._reused() or self._connect(connect_timeout)
+        answer = Answer(method == "HEAD")
+        keep = False
+        try:
+            if watch is not None:
+                watch.arm(connection, reused=connection.sent > 0)
+            try:
+                connection.sock.settimeout(read_timeout)
+                connection.sock.sendall(request)
+                connection.sent += 1
+                self._read(connection.sock, answer)
+            except (OSError, httptools.HttpParserError) as exc:
+                raise self._exchange_failure(exc, target, read_timeout) from exc
+            keep = answer.finish()
+        finally:
+            fired = watch.disarm() if watch is not None else False
+            self._give_back(connection, keep and not fired)
+        return answer.reply(decode_content)
+
+    def _connect(self, timeout: float) -> Connection:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except OSError as exc:
+            raise self._connect_failure(exc, timeout) from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._ssl is not None:
+            try:
+                sock = self._ssl.wrap_socket(sock, server_hostname=self.host)
+            except OSError as exc:
+                sock.close()
+                raise self._connect_failure(exc, timeout, tls=True) from exc
+        return Connection(sock)
+
+    @staticmethod
+    def _read(sock: socket.socket, answer: Answer) -> None:
+        while True:
+            data = sock.recv(RECV_BYTES)
+            if not data:
+                answer.end()  # raises unless the body is one that ends with the connection
+                return
+            if answer.feed(data):
+                return
+
+
 def _illegal(text: str) -> bool:
     """Whether `text` would break the header block (CR, LF, NUL: response splitting)."""
     return "\n" in text or "\r" in text or "\0" in text
-
-
-def _until_close(answer: _Answer) -> bool:
-    names = {name.lower() for name, _ in answer.headers}
-    return b"content-length" not in names and b"transfer-encoding" not in names
 
 
 def _decoded(data: bytes, encoding: str | None) -> bytes:

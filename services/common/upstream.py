@@ -13,12 +13,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from services.common.breaker import CLOSED, HALF_OPEN, OPEN, Breaker, BreakerPolicy
 from services.common.resilience import BreakerListener, Bulkhead, Events, RetryBudget
 from services.common.transport import KeepAlivePool
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from services.common.loop_transport import LoopPool
 
 InstanceSource = Sequence[str] | Callable[[], Sequence[str]]
 
@@ -95,10 +100,34 @@ class Instance:
     failures: int = 0
     recent_errors: deque = field(default_factory=lambda: deque(maxlen=10))
 
+    # The pool the first call from an event loop makes there, and that loop.
+    _loop_pool: LoopPool | None = field(default=None, init=False, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+
     @property
     def breaker_state(self) -> str:
         """closed, open or half-open."""
         return self.breaker.state
+
+    def loop_pool(self) -> LoopPool:
+        """This instance's keep-alive pool on the running event loop (one loop per process:
+        the gateway's), made on first use."""
+        pool = self._loop_pool
+        if pool is None:
+            import asyncio
+
+            from services.common.loop_transport import LoopPool
+
+            pool = LoopPool(self.pool.scheme, self.pool.host, self.pool.port, self.pool.maxsize)
+            self._loop_pool, self._loop = pool, asyncio.get_running_loop()
+        return pool
+
+    def close(self) -> None:
+        """Close the idle connections of both pools (the loop's on its own thread)."""
+        self.pool.close()
+        pool, loop = self._loop_pool, self._loop
+        if pool is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(pool.close)
 
 
 class Upstream:
@@ -131,7 +160,7 @@ class Upstream:
                     kept = {url: self._instances.get(url) or self._new_instance(url) for url in urls}
                     for url, gone in self._instances.items():
                         if url not in kept:
-                            gone.pool.close()
+                            gone.close()
                     self._instances, self._urls = kept, urls
         return list(self._instances.values())
 

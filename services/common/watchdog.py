@@ -47,12 +47,28 @@ class Watch:
 
     def arm(self, connection: Connected, reused: bool) -> None:
         """Start the clock: the request is being sent on `connection`."""
+        with self._lock:
+            self._connection = connection
+        self.begin(reused)
+        WATCHDOG.schedule(self)
+
+    def begin(self, reused: bool) -> float:
+        """Start the clock without the watchdog thread, for a transport that bounds the answer
+        itself (an event loop's timer); the monotonic time the answer must be whole by."""
         own = min(time.monotonic() + self.read, self.natural_limit)
         with self._lock:
-            self._connection, self.reused = connection, reused
+            self.reused = reused
             self.expires_at = min(own, self.deadline)
             self.cut_by_caller = self.deadline < own
-        WATCHDOG.schedule(self)
+            return self.expires_at
+
+    def expire(self) -> bool:
+        """Time is up, seen by the transport itself: mark the watch fired (unless the attempt
+        finished first); whether it was."""
+        with self._lock:
+            if not self._done:
+                self.fired = True
+            return self.fired
 
     def fire(self) -> None:
         """Time is up: shut the socket down so the blocked read returns."""

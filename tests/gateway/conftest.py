@@ -40,17 +40,18 @@ def fake_factory() -> Iterator[Callable[[str], FakeUpstream]]:
 def start_gateway(
     upstreams: dict[str, FakeUpstream], key_files: tuple[Path, Path]
 ) -> Iterator[Callable[..., RunningGateway]]:
-    """`start_gateway(threads=32, **settings)` → the gateway serving on a free port.
+    """`start_gateway(threads=32, front=True, **settings)` → the gateway serving on a free
+    port (through its Granian front, or, `front=False`, as a WSGI app on a plain thread pool).
 
     Upstreams default to the fakes; the token key is the session key file.
     """
     running: list[RunningGateway] = []
 
-    def start(threads: int = 32, **overrides: Any) -> RunningGateway:
+    def start(threads: int = 32, front: bool = True, **overrides: Any) -> RunningGateway:
         config: dict[str, Any] = {f"upstream_{name}": fake.url for name, fake in upstreams.items()}
         config.update(resilience=True, token_public_key_file=str(key_files[1]), registry_file="")
         config.update(overrides)
-        running.append(RunningGateway(config, threads=threads))
+        running.append(RunningGateway(config, threads=threads, front=front))
         return running[-1]
 
     yield start

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
 from werkzeug.serving import make_server
 
 from gateway.app import create_app
+from gateway.front import GatewayFront
 from gateway.proxy import GatewayProxy
 from gateway.server import AdminServer, PooledWSGIServer, bound_port
-from tests.support.processes import wait_until
+from tests.support.processes import free_port, wait_until
 
 
 @dataclass
@@ -130,16 +132,31 @@ class FakeUpstream:
 
 
 class RunningGateway:
-    """The gateway app on a pooled WSGI server in this process."""
+    """The gateway run as a real server in this process, with its admin port.
 
-    def __init__(self, config: dict[str, Any], threads: int = 32) -> None:
+    `front=True` (the default) serves it as `python -m gateway` does: its RSGI front on Granian
+    (embedded, on an event loop of its own), public reads answered on that loop and everything
+    else on the front's `threads` worker threads. `front=False` serves the WSGI app alone on a
+    plain pool of `threads` threads that read bodies themselves (what a WSGI server such as
+    gunicorn would do), for what the app must guard against without the front."""
+
+    def __init__(self, config: dict[str, Any], threads: int = 32, front: bool = True) -> None:
         self.app: GatewayProxy = create_app(config)
-        self.server = PooledWSGIServer("127.0.0.1", 0, self.app, threads)
-        self.url = f"http://127.0.0.1:{bound_port(self.server)}"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self.front: GatewayFront | None = None
+        self.server: PooledWSGIServer | None = None
+        if front:
+            port = free_port()
+            self.front = GatewayFront(self.app, replace(self.app.settings, threads=threads,
+                                                        port=port))
+            self._serve_front(self.front, port)
+            self.url = f"http://127.0.0.1:{port}"
+        else:
+            self.server = PooledWSGIServer("127.0.0.1", 0, self.app, threads)
+            self.url = f"http://127.0.0.1:{bound_port(self.server)}"
+            self._thread = threading.Thread(
+                target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            self._thread.start()
         self.admin = AdminServer(self.app.admin, "127.0.0.1", 0).start()
         self.admin_url = self.admin.url
         wait_until(
@@ -147,6 +164,22 @@ class RunningGateway:
             timeout=10,
             message="gateway healthy",
         )
+
+    def _serve_front(self, front: GatewayFront, port: int) -> None:
+        from granian.constants import Interfaces
+        from granian.log import LogLevels
+        from granian.server.embed import Server
+
+        self._loop = asyncio.new_event_loop()
+        self._granian = Server(front, address="127.0.0.1", port=port, interface=Interfaces.RSGI,
+                               log_level=LogLevels.warning)
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self._granian.serve())
+
+        self._thread = threading.Thread(target=serve, name="granian-embedded", daemon=True)
+        self._thread.start()
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 10)
@@ -167,8 +200,12 @@ class RunningGateway:
 
     def stop(self) -> None:
         self.admin.stop()
-        self.server.shutdown()
-        self.server.server_close()
+        if self.front is not None:
+            self._loop.call_soon_threadsafe(self._granian.stop)
+            self._thread.join(10)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
         self.app.client.close()
 
 

@@ -3,6 +3,10 @@
 Clients that send a cart request's headers and then its body very slowly hold a gateway worker
 each while it reads; the upstream bulkhead cannot help (no upstream call has started). With
 the group's admission limit the excess is refused at once and catalog reads keep flowing.
+
+These run the WSGI app on a plain thread pool whose threads read bodies themselves (as a WSGI
+server like gunicorn does): the gateway's own front reads bodies on its event loop before any
+thread is taken (tests/attacks), so behind it this storm never reaches a worker at all.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def catalog_reads(gateway: RunningGateway, count: int) -> list[int | None]:
 
 
 def test_a_slow_body_storm_on_cart_is_refused_past_its_admission_limit(start_gateway, upstreams, bearer):
-    gateway = start_gateway(threads=WORKERS, route_overrides=f"cart.admission={CART_ADMISSION}")
+    gateway = start_gateway(threads=WORKERS, front=False, route_overrides=f"cart.admission={CART_ADMISSION}")
     with ExitStack() as stack:
         storm = [stack.enter_context(slow_body(gateway, bearer)) for _ in range(STORM)]
         answers: dict[int, str] = {}
@@ -87,7 +91,7 @@ def test_a_slow_body_storm_on_cart_is_refused_past_its_admission_limit(start_gat
 
 
 def test_without_the_limit_the_same_storm_takes_every_worker(start_gateway, upstreams, bearer):
-    gateway = start_gateway(threads=WORKERS, route_overrides="cart.admission=100")
+    gateway = start_gateway(threads=WORKERS, front=False, route_overrides="cart.admission=100")
     with ExitStack() as stack:
         for _ in range(STORM):
             stack.enter_context(slow_body(gateway, bearer))

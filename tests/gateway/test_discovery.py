@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -150,9 +151,37 @@ def test_dns_source_re_resolves_after_its_refresh_and_keeps_the_last_answer_on_f
     now[0] = 4.0
     assert source() == ("http://10.0.0.1:5002",)  # cached
     now[0] = 6.0
-    assert source() == ("http://10.0.0.1:5002", "http://10.0.0.2:5002")
+    # Stale: the last answer now, the new one once the lookup behind it is done.
+    wait_until(lambda: source() == ("http://10.0.0.1:5002", "http://10.0.0.2:5002"), timeout=5,
+               message="the second answer")
     now[0] = 12.0
+    source()
+    wait_until(lambda: not answers, timeout=5, message="the failed lookup")
     assert source() == ("http://10.0.0.1:5002", "http://10.0.0.2:5002")  # lookup failed: kept
+
+
+def test_a_slow_re_resolution_never_holds_a_caller():
+    now, release, lookups = [0.0], threading.Event(), []
+
+    def resolve(host, port, *args):
+        lookups.append(now[0])
+        if len(lookups) > 1:
+            release.wait(10)  # a resolver that hangs
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", port))]
+
+    source = DnsSource("product", 5002, refresh=5.0, resolve=resolve, clock=lambda: now[0])
+    assert source() == ("http://10.0.0.1:5002",)
+    now[0] = 6.0
+    held = threading.Thread(target=lambda: [source() for _ in range(100)])
+    held.start()
+    held.join(5)
+    try:
+        assert not held.is_alive()  # a hundred calls answered while the lookup hangs
+        assert source() == ("http://10.0.0.1:5002",)
+        wait_until(lambda: len(lookups) == 2, timeout=5, message="one re-resolution started")
+        assert len(lookups) == 2  # one lookup, not one per caller
+    finally:
+        release.set()
 
 
 def test_gateway_reaches_an_upstream_found_by_dns(start_gateway, upstreams):

@@ -184,3 +184,72 @@ def test_tracing_off_leaves_the_app_alone() -> None:
 
     assert instrument_app(app, tracer_provider=trace.NoOpTracerProvider()) is app
     assert app.wsgi_app == original  # the same bound method: not wrapped
+
+
+def _environ(path: str = "/api/v1/products/7", **headers: str) -> dict:
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "REMOTE_ADDR": "10.0.0.9",
+               "wsgi.url_scheme": "http"}
+    environ.update({"HTTP_" + k.upper(): v for k, v in headers.items()})
+    return environ
+
+
+def test_an_async_whole_answer_is_traced_as_a_wsgi_call_is() -> None:
+    import asyncio
+
+    provider, exporter = _provider()
+    spans = TracedWSGI(lambda environ, start: [], tracer_provider=provider)
+    seen: list = []
+
+    async def answer():
+        seen.append(trace.get_current_span().get_span_context())
+        await asyncio.sleep(0)  # the handler's task keeps its context across a wait
+        seen.append(trace.get_current_span().get_span_context())
+        return 502, [("Content-Type", "application/json"), ("traceparent", "00-upstream-s-01")], b"{}"
+
+    status, headers, body = asyncio.run(spans.whole_answer(
+        _environ(traceparent=f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"), answer))
+
+    [span] = exporter.get_finished_spans()
+    assert (status, body) == (502, b"{}")
+    assert span.name == "GET /api/v1/products/{id}" and span.kind is SpanKind.SERVER
+    assert f"{span.context.trace_id:032x}" == CALLER_TRACE
+    assert f"{span.parent.span_id:016x}" == CALLER_SPAN
+    assert span.attributes["http.status_code"] == 502
+    assert span.status.status_code is StatusCode.ERROR
+    assert seen == [span.context, span.context]  # the handler ran inside the request's span
+    assert trace.get_current_span().get_span_context() != span.context  # and only inside it
+    assert [h for h in headers if h[0].lower() in ("traceparent", "x-trace-id")] == [
+        ("X-Trace-Id", CALLER_TRACE),
+        ("traceparent", f"00-{CALLER_TRACE}-{span.context.span_id:016x}-01")]
+
+
+def test_an_async_answer_unsampled_or_failing() -> None:
+    import asyncio
+
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
+
+    provider, exporter = _provider(ParentBased(ALWAYS_OFF))
+    spans = TracedWSGI(lambda environ, start: [], tracer_provider=provider)
+    suppressed: list = []
+
+    async def answer():
+        suppressed.append(get_value(_SUPPRESS_INSTRUMENTATION_KEY))
+        return 200, [], b"ok"
+
+    status, headers, _ = asyncio.run(spans.whole_answer(_environ(), answer))
+    assert status == 200 and suppressed == [True] and exporter.get_finished_spans() == ()
+    assert dict(headers)["traceparent"].endswith("-00")  # the trace id answered, not sampled
+
+    provider, exporter = _provider()
+    spans = TracedWSGI(lambda environ, start: [], tracer_provider=provider)
+
+    async def broken():
+        raise RuntimeError("the upstream exchange blew up")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(spans.whole_answer(_environ(), broken))
+    [span] = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert "blew up" in span.status.description and [e.name for e in span.events] == ["exception"]
+    # An excluded path gets no span and no headers of ours.
+    assert asyncio.run(spans.whole_answer(_environ("/healthz"), answer)) == (200, [], b"ok")

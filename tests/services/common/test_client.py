@@ -16,6 +16,9 @@ from services.common.client import (
 from tests.support.processes import free_port, wait_until
 from tests.support.upstreams import fake_upstreams, timed
 
+# Each test runs with the client on the calling thread and on an event loop (conftest).
+pytestmark = pytest.mark.usefixtures("both_drivers")
+
 FAST = UpstreamPolicy(connect_timeout=0.5, read_timeout=0.5, failure_threshold=2, reset_timeout=0.3,
                       eject_seconds=30)
 

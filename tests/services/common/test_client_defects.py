@@ -22,6 +22,9 @@ from services.common.client import (
 from tests.services.common.scripted import elapsed, scripted_upstreams
 from tests.support.processes import free_port, wait_until
 
+# Each test runs with the client on the calling thread and on an event loop (conftest).
+pytestmark = pytest.mark.usefixtures("both_drivers")
+
 # Short windows so a test runs in a second or two; failures trip by the consecutive count.
 QUICK = UpstreamPolicy(connect_timeout=0.5, read_timeout=0.3, failure_threshold=2, reset_timeout=0.3,
                        eject_seconds=30, retry_budget=1.0)

@@ -25,6 +25,9 @@ from services.common.deadline import (
 from services.common.errors import BadRequest
 from tests.services.common.scripted import ScriptedUpstream, elapsed, scripted_upstreams
 
+# Each test runs with the client on the calling thread and on an event loop (conftest).
+pytestmark = pytest.mark.usefixtures("both_drivers")
+
 
 class FakeClock:
     def __init__(self) -> None:

@@ -10,6 +10,9 @@ from services.common.client import ResilientClient, UpstreamError, UpstreamPolic
 from tests.services.common.scripted import scripted_upstreams
 from tests.support.processes import free_port, wait_until
 
+# Each test runs with the client on the calling thread and on an event loop (conftest).
+pytestmark = pytest.mark.usefixtures("both_drivers")
+
 POLICY = UpstreamPolicy(read_timeout=0.3, failure_threshold=1, reset_timeout=30, retry_budget=1.0)
 
 
