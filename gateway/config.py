@@ -99,6 +99,9 @@ class GatewaySettings(Settings):
     header_timeout_seconds: float = 60.0
     # The whole body must arrive within this once the headers are in; else 408.
     body_timeout_seconds: float = 10.0
+    # Bodiless reads of public routes answered on the front's event loop, taking no thread
+    # (off: every request on the threads, as before; see gateway/front.py).
+    loop_reads: bool = True
     # Requests in progress (body being read, waiting for or holding a thread) per client address.
     max_requests_per_client: int = 256
     access_log: bool = False

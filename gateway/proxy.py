@@ -169,6 +169,7 @@ class GatewayProxy:
             admin,
         )
         self.resilience = settings.resilience and client.resilience
+        self.loop_reads = self.resilience and settings.loop_reads
         self.routes = routes
         self.admission = admission or Admission(routes)
 
@@ -195,10 +196,11 @@ class GatewayProxy:
 
     def on_loop(self, environ: dict[str, Any]) -> bool:
         """Whether `answer_async` may serve this request on the server's event loop: a read
-        with no body of a public route, with resilience on. Nothing on its way may block
-        (a token check may fetch auth's keys, the login limiter counts a write), and the
-        naive gateway keeps the plain thread-pool shape the experiments compare against."""
-        if not self.resilience or environ.get("REQUEST_METHOD") not in READ_METHODS:
+        with no body of a public route, with resilience and `loop_reads` on. Nothing on its
+        way may block (a token check may fetch auth's keys, the login limiter counts a
+        write), and the naive gateway keeps the plain thread-pool shape the experiments
+        compare against."""
+        if not self.loop_reads or environ.get("REQUEST_METHOD") not in READ_METHODS:
             return False
         route = match_route(environ.get("PATH_INFO") or "/", self.routes)
         environ[_ROUTE_KEY] = route

@@ -83,7 +83,7 @@ class UpstreamResponse:
         return jsonlib.loads(self.data) if self.data else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field
 class _Call:
     method: str
     path: str
@@ -93,7 +93,7 @@ class _Call:
     decode_content: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Plan:
     connect: float
     read: float

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 
 import pytest
@@ -128,3 +130,23 @@ def test_token_bucket_forgets_the_oldest_clients_beyond_its_bound():
     for ip in ("a", "b", "c"):
         limiter.check(ip)
     limiter.check("a")  # "a" was evicted, so it starts with a full bucket again
+
+
+def test_a_new_request_id_is_32_hex_digits_and_a_forked_worker_makes_its_own():
+    from gateway.edge import request_id
+
+    made = {request_id({}) for _ in range(2000)}
+    assert len(made) == 2000 and all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in made)
+    assert request_id({"HTTP_X_REQUEST_ID": "order-42"}) == "order-42"
+    assert request_id({"HTTP_X_REQUEST_ID": "two words"}) != "two words"
+    # Granian forks its workers after import: a child must not repeat its parent's sequence.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out without running anything else
+        os.write(write, request_id({}).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert re.fullmatch(r"[0-9a-f]{32}", child) and child != request_id({})

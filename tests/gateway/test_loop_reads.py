@@ -70,8 +70,10 @@ def test_protected_reads_and_writes_wait_for_a_worker_thread(start_gateway, upst
                 call()  # queued behind the held threads
 
 
-def test_a_naive_gateway_answers_reads_on_its_threads(start_gateway, upstreams, bearer):
-    gateway = start_gateway(threads=THREADS, resilience=False)
+@pytest.mark.parametrize("setting", [{"resilience": False}, {"loop_reads": False}],
+                         ids=["naive gateway", "GATEWAY_LOOP_READS=off"])
+def test_without_loop_reads_reads_wait_for_a_thread(start_gateway, upstreams, bearer, setting):
+    gateway = start_gateway(threads=THREADS, **setting)
     with every_thread_held(gateway, upstreams["cart"], bearer), pytest.raises(requests.Timeout):
         gateway.get("/api/v1/products/1", timeout=1)
 
