@@ -389,7 +389,12 @@ def read_body(environ: Mapping[str, Any], limit: int) -> bytes | None:
         size = int(length)
         if size > limit:
             raise _too_large(limit)
-        return stream.read(size) if size else b""
+        body = stream.read(size) if size else b""
+        if len(body) < size:
+            # The client left before its body was whole: never forward half a request.
+            raise BadRequest(f"the request body ended after {len(body)} of {size} bytes",
+                             code="incomplete_body")
+        return body
     if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return None
     chunks, total = [], 0

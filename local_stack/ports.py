@@ -8,6 +8,7 @@ port + 20000 (5002 -> 25002). `--port-base P` moves all of them by P - 5000 (aut
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +29,47 @@ class PortError(ValueError):
     """A port plan that cannot work (out of range, or a port already taken)."""
 
 
+# Where free ports are looked for: below the kernel's ephemeral range (read from
+# /proc/sys/net/ipv4/ip_local_port_range; Linux's default starts at 32768).
+FREE_PORTS_FROM = 10_000
+_EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, chosen below the kernel's
+    ephemeral range when there is room there.
+
+    The port is bound later by a process that takes a second to start; a port from the
+    ephemeral range (what binding port 0 gives) may meanwhile become the local port of any
+    outgoing connection on the host, and the process then fails with "address already in
+    use". Below that range only another process choosing the same way can collide: a random
+    choice among some twenty thousand ports, checked free."""
+    low = _ephemeral_low()
+    if low - FREE_PORTS_FROM > 1000:
+        for _ in range(64):
+            port = random.randrange(FREE_PORTS_FROM, low)
+            if _bindable(port):
+                return port
     with socket.socket() as sock:
         sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open(_EPHEMERAL_RANGE, encoding="ascii") as handle:
+            return int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
 
 
 def is_listening(port: int, host: str = HOST, timeout: float = 0.2) -> bool:

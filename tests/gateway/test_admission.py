@@ -15,6 +15,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+import pytest
 import requests
 
 from tests.gateway.fakes import RunningGateway
@@ -96,3 +97,30 @@ def test_without_the_limit_the_same_storm_takes_every_worker(start_gateway, upst
         for _ in range(STORM):
             stack.enter_context(slow_body(gateway, bearer))
         assert catalog_reads(gateway, 2) == [None, None]
+
+
+def test_a_body_cut_short_is_never_forwarded_half(start_gateway, upstreams, bearer):
+    """A client that sends part of its body and leaves gets nothing sent upstream: the app
+    behind a plain WSGI server checks the length it read (the front checks it itself)."""
+    gateway = start_gateway(threads=WORKERS, front=False)
+    with slow_body(gateway, bearer) as sock:
+        sock.shutdown(socket.SHUT_WR)  # the client is done sending: 15 of 100 bytes
+        answer = b""
+        sock.settimeout(5)
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400") and b"incomplete_body" in answer
+    assert upstreams["cart"].count() == 0
+
+
+def test_read_body_refuses_a_short_body():
+    import io
+
+    from gateway.proxy import read_body
+    from services.common.errors import ApiError
+
+    environ = {"CONTENT_LENGTH": "100", "wsgi.input": io.BytesIO(b'{"product_id": ')}
+    with pytest.raises(ApiError) as refused:
+        read_body(environ, 1000)
+    assert (refused.value.status, refused.value.code) == (400, "incomplete_body")
+    assert read_body({"CONTENT_LENGTH": "2", "wsgi.input": io.BytesIO(b"{}")}, 1000) == b"{}"

@@ -74,3 +74,27 @@ def test_taken_reports_listening_ports() -> None:
         assert is_listening(port)
         assert taken({"gateway": port, "auth": 0}) == {"gateway": port}
     assert not is_listening(port)
+
+
+def test_free_ports_come_from_below_the_ephemeral_range(monkeypatch, tmp_path) -> None:
+    from local_stack import ports
+
+    low = ports._ephemeral_low()
+    picked = {ports.free_port() for _ in range(20)}
+    assert all(ports.FREE_PORTS_FROM <= port < low for port in picked)
+    # One that is listening is never chosen: with every choice but one taken, that one it is.
+    with socket.socket() as taken:
+        taken.bind((ports.HOST, 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        choices = iter([busy, busy, busy + 1 if busy + 1 < 65536 else busy - 1])
+        monkeypatch.setattr(ports.random, "randrange", lambda a, b: next(choices))
+        monkeypatch.setattr(ports, "_ephemeral_low", lambda: 65000)
+        assert ports.free_port() != busy
+    monkeypatch.undo()
+    # No room below the range (a host that starts it low): the kernel's own choice.
+    range_file = tmp_path / "ip_local_port_range"
+    range_file.write_text("10500\t60999\n")
+    monkeypatch.setattr(ports, "_EPHEMERAL_RANGE", str(range_file))
+    assert ports._ephemeral_low() == 10500
+    assert ports.free_port() >= 10500

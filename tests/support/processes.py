@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,10 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside the range outgoing
+    connections take their ports from (`local_stack.ports.free_port`)."""
+    from local_stack.ports import free_port as outside_ephemeral
+
+    return outside_ephemeral()
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.02,
