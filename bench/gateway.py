@@ -23,7 +23,12 @@ PAIRS = (
     ("gateway/off/none", "product/none", "resilience off, tracing off"),
 )
 NGINX = "nginx/none"
-NEEDS = {key for pair in PAIRS for key in pair[:2]} | {NGINX}
+# The same gateway with public reads on its worker threads (GATEWAY_LOOP_READS=off), and the
+# least proxy Granian's RSGI shape allows (bench.rsgi_floor): what the event-loop reads saved,
+# and the floor under the gateway's figure.
+THREADS = "gateway/threads/none"
+FLOOR = "floor/none"
+NEEDS = {key for pair in PAIRS for key in pair[:2]} | {NGINX, THREADS, FLOOR}
 # The goal: the gateway adds little over what nginx adds at one connection.
 P50_RATIO_TARGET = 1.3
 WRK_ROWS = "wrk 4.1 (closed loop)"
@@ -84,9 +89,20 @@ def evaluate(micro: dict[str, Any]) -> BenchResult:
     load = micro["load_generator"]
     nginx = compare(micro, NGINX, "product/none") if micro["endpoints"].get(NGINX) else None
     comparisons["nginx, same product"] = nginx
+    beside = {label: compare(micro, key, "product/none") for key, label in (
+        (THREADS, "reads on worker threads (GATEWAY_LOOP_READS=off)"),
+        (FLOOR, "the least RSGI proxy on Granian (bench.rsgi_floor)"))
+        if micro["endpoints"].get(key)}
+    comparisons.update(beside)
     seq = micro.get("sequential_generator") or load
     closed = micro.get("closed_generator") or load
     targets = p50_targets(main, nginx, seq) + throughput_targets(main, nginx, micro, closed)
+    for label, figures in beside.items():
+        targets.append(Target(NAME, f"p50 at 1 connection ÷ direct, {label}", "", None,
+                              unit="x", load_generator=seq).judge(
+            figures["p50_1conn_ratio"],
+            f"{_ms(figures['gateway_p50_1conn_ms'])} vs {_ms(figures['direct_p50_1conn_ms'])} ms; "
+            f"per rep {_fmt(figures['p50_1conn_ratio_reps'])}"))
     targets.append(Target(NAME, "added p50 at 1 connection (resilience on, tracing off)", "",
                           None, unit="ms", load_generator=seq).judge(
         main["added_p50_1conn_ms"],
@@ -204,20 +220,20 @@ def _notes(main: dict[str, Any], profile: dict[str, Any] | None) -> list[str]:
     cpu = main["cpu_ms_per_request"]
     if cpu.get("gateway") is not None:
         notes.append(
-            f"The gateway's gunicorn worker used {cpu['gateway']:.2f} ms of CPU per proxied "
-            f"read (product {cpu['product']} ms). At one connection nothing overlaps, so the "
-            "added p50 is roughly that CPU time plus one extra loopback hop and the thread "
-            "hand-offs of gunicorn's gthread worker.")
+            f"The gateway (Granian, its front answering public reads on the event loop) used "
+            f"{cpu['gateway']:.2f} ms of CPU per proxied read (product {cpu['product']} ms). At "
+            "one connection nothing overlaps, so the added p50 is roughly that CPU time plus one "
+            "extra loopback hop and the hand-offs between Granian's runtime and the Python "
+            "event loop; the floor row (bench.rsgi_floor) is what the hop and the hand-offs "
+            "cost alone.")
     if profile and "areas_ms_per_call" in profile:
         areas = profile["areas_ms_per_call"]
         own = {k: v for k, v in areas.items() if "waiting" not in k}
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(own.items())[:6])
         notes.append(
-            f"Profile of the gateway app in-process (cProfile, no gunicorn, one call at a "
+            f"Profile of the gateway app in-process (cProfile, its WSGI path, one call at a "
             f"time): {profile['cpu_ms_per_call']:.2f} ms CPU per call without the profiler "
-            f"(the gunicorn worker under load: {cpu.get('gateway')} ms per request, which adds "
-            "gunicorn's accept, HTTP parsing and thread hand-off); profiled own time per call "
-            f"by area (ms, inflated ~2x by cProfile): {top}. Most of the gateway's own cost is "
-            "the HTTP client stack (urllib3 over http.client, which parses headers with the "
-            "email package), not Breakwater's routing, edge checks or resilience.")
+            f"(the gateway under load: {cpu.get('gateway')} ms per request, which adds "
+            "Granian's accept and parsing and the hand-off to Python); profiled own time per "
+            f"call by area (ms, inflated ~2x by cProfile): {top}.")
     return notes

@@ -197,6 +197,17 @@ class Harness:
         return self._launch(name, pinned(cpu, commands.gateway_command()), env,
                             f"http://127.0.0.1:{port}", "/healthz", wait)
 
+    def start_floor(self, name: str, product_url: str, *, cpu: int | None = None,
+                    wait: bool = True) -> Server:
+        """The least RSGI proxy (`bench.rsgi_floor`) on Granian, in front of `product_url`."""
+        port = free_port()
+        env = {**os.environ, "BENCH_FLOOR_UPSTREAM": product_url.removeprefix("http://")}
+        command = [sys.executable, "-m", "granian", "--interface", "rsgi", "--factory",
+                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                   "bench.rsgi_floor:make"]
+        return self._launch(name, pinned(cpu, command), env, f"http://127.0.0.1:{port}",
+                            "/readyz", wait)
+
     def start_receiver(self, cpu: int | None = None, max_seconds: float = 900.0) -> str:
         """The local OTLP/HTTP receiver; its base URL (OTEL_EXPORTER_OTLP_ENDPOINT)."""
         command = pinned(cpu, [sys.executable, "-m", "bench.otlp_receiver", "--port", "0",

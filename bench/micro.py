@@ -36,7 +36,8 @@ SEED_PRODUCTS = 20
 ONE_CPU = ("product/none", "gateway/on/none")
 # The endpoints whose one-connection latencies are compared, interleaved together.
 SEQUENTIAL_GROUPS = (
-    ("product/none", "gateway/on/none", "nginx/none", "gateway/off/none"),
+    ("product/none", "gateway/on/none", "nginx/none", "gateway/off/none", "gateway/threads/none",
+     "floor/none"),
     ("product/file", "gateway/on/file"),
     ("product/all", "gateway/on/all"),
     ("product/otlp", "gateway/on/otlp"),
@@ -49,9 +50,10 @@ class Endpoint:
     """Something the load generator drives: a product instance, or a gateway in front of one."""
 
     key: str
-    kind: str  # "product", "gateway" or "nginx"
+    kind: str  # "product", "gateway", "nginx" or "floor" (bench.rsgi_floor)
     tracing: str
     resilience: bool = True
+    settings: tuple[tuple[str, str], ...] = ()  # more of a gateway's settings (GATEWAY_*)
 
     @property
     def product_key(self) -> str:
@@ -64,6 +66,8 @@ ENDPOINTS = {e.key: e for e in (
     Endpoint("gateway/on/none", "gateway", "none", True),
     Endpoint("nginx/none", "nginx", "none"),
     Endpoint("gateway/off/none", "gateway", "none", False),
+    Endpoint("gateway/threads/none", "gateway", "none", True, (("GATEWAY_LOOP_READS", "off"),)),
+    Endpoint("floor/none", "floor", "none"),
     Endpoint("product/file", "product", "file"),
     Endpoint("gateway/on/file", "gateway", "file", True),
     Endpoint("product/all", "product", "all"),
@@ -103,7 +107,11 @@ def _start(ctx: Context, harness: Harness, keys: list[str]) -> tuple[dict[str, S
             servers[endpoint.key] = harness.start_gateway(
                 endpoint.key.replace("/", "-"), servers[endpoint.product_key].url,
                 tracing=endpoint.tracing, resilience=endpoint.resilience, cpu=layout["load"],
-                otlp=otlp, wait=False)
+                otlp=otlp, wait=False, extra_env=dict(endpoint.settings))
+        elif endpoint.kind == "floor":
+            servers[endpoint.key] = harness.start_floor(
+                endpoint.key.replace("/", "-"), servers[endpoint.product_key].url,
+                cpu=layout["load"], wait=False)
     harness.wait_ready(list(servers.values()))
     for endpoint in wanted:
         if endpoint.kind == "nginx":

@@ -354,6 +354,7 @@ def test_one_connection_latencies_are_interleaved_within_compared_groups(monkeyp
     assert sorted(measured) == sorted(keys)
     by_port = {9000 + i: k for i, k in enumerate(keys)}
     assert [[by_port[p] for p in ports] for ports in rounds] == [
-        ["product/none", "gateway/on/none", "nginx/none", "gateway/off/none"],
+        ["product/none", "gateway/on/none", "nginx/none", "gateway/off/none",
+         "gateway/threads/none", "floor/none"],
         ["product/file", "gateway/on/file"], ["product/all", "gateway/on/all"],
         ["product/otlp", "gateway/on/otlp"]]
