@@ -44,13 +44,38 @@ def prepare_sale(info: Any, stock: int, *, admin_token: str,
     return {"slug": slug, "id": product["id"], "stock": stock}
 
 
-def _get(session: requests.Session, url: str, token: str) -> Any:
-    for _ in range(3):
+# How long the audit waits for the shop to answer it. A breaker that opened under the sale's
+# load (order's, at the gateway) answers 503 with Retry-After until its trial; an auditor comes
+# back when told, as any client should, instead of giving up on the shop's own fail-fast answer.
+AUDIT_PATIENCE_S = 30.0
+COME_BACK_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def _get(session: requests.Session, url: str, token: str, *,
+         patience: float = AUDIT_PATIENCE_S, sleep: Callable[[float], None] = time.sleep,
+         clock: Callable[[], float] = time.monotonic) -> Any:
+    """The JSON of a 200; a refusal that says to come back (503, 429, 502, 504) is asked again
+    after its Retry-After, for up to `patience` seconds; anything else fails at once."""
+    give_up = clock() + patience
+    while True:
         response = session.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
         if response.status_code == 200:
             return response.json()
-        time.sleep(0.2)
-    raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:200]}")
+        left = give_up - clock()
+        if response.status_code not in COME_BACK_STATUSES or left <= 0:
+            break
+        sleep(min(_retry_after(response), left))
+    raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:200].strip()} (the audit "
+                       f"asks again for {patience:g} s when told to come back)")
+
+
+def _retry_after(response: requests.Response) -> float:
+    """The answer's Retry-After in seconds (0.2 to 5; 0.5 without one)."""
+    try:
+        seconds = float(response.headers.get("Retry-After", "0.5"))
+    except ValueError:
+        seconds = 0.5
+    return min(5.0, max(0.2, seconds))
 
 
 def available_units(session: requests.Session, gateway_url: str, slug: str) -> int:

@@ -97,3 +97,61 @@ def test_more_units_confirmed_than_stock_is_oversold(shop: str, tmp_path: Path) 
     audit = checkout_audit(shop, {"slug": "hot", "id": HOT, "stock": 4}, tokens,
                            {"ann": {"a1", "a2", "a3"}}, tmp_path / "none.jsonl")
     assert audit["oversold"] == 2 and audit["unaccounted_units"] == 4 - 11 - 6
+
+
+@pytest.fixture
+def refusing_shop() -> Iterator[tuple[str, dict]]:
+    """Order listings refused `state["refusals"]` times as an open breaker refuses them (503,
+    Retry-After: 1), then answered; a 404 for an unknown buyer."""
+    app = Flask("refusing-shop")
+    state = {"refusals": 2, "asked": 0}
+
+    @app.get("/api/v1/orders")
+    def listing():
+        state["asked"] += 1
+        if request.headers["Authorization"] == "Bearer nobody":
+            return jsonify(error={"code": "not_found"}), 404
+        if state["asked"] <= state["refusals"]:
+            return (jsonify(error={"code": "order_unavailable",
+                                   "details": {"reason": "breaker_open"}}),
+                    503, {"Retry-After": "1"})
+        return jsonify({"items": [], "pages": 1})
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", state
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_the_audit_comes_back_when_an_open_breaker_says_so(refusing_shop) -> None:
+    import requests
+
+    from chaos.experiments.integrity import _get
+
+    url, state = refusing_shop
+    waits: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:  # the audit's clock moves only when it waits
+        waits.append(seconds)
+        now[0] += seconds
+
+    session = requests.Session()
+    listing = _get(session, url + "/api/v1/orders", "ann", sleep=sleep, clock=lambda: now[0])
+    assert listing == {"items": [], "pages": 1}
+    assert waits == [1.0, 1.0] and state["asked"] == 3  # told "1 s", came back after 1 s
+
+    # Refused for longer than its patience: it gives up, saying what it got and for how long.
+    state.update(refusals=10**6, asked=0)
+    with pytest.raises(RuntimeError, match=r"503 .*breaker_open.*asks again for 3 s"):
+        _get(session, url + "/api/v1/orders", "ann", patience=3, sleep=sleep,
+             clock=lambda: now[0])
+    assert state["asked"] == 4  # at 0, 1, 2 and 3 s of its clock
+
+    # An answer that will not change is not asked again.
+    state["asked"] = 0
+    with pytest.raises(RuntimeError, match="404"):
+        _get(session, url + "/api/v1/orders", "nobody", sleep=sleep, clock=lambda: now[0])
+    assert state["asked"] == 1
