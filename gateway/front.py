@@ -98,6 +98,8 @@ class GatewayFront:
         self._pool: ThreadPoolExecutor | None = None
         self._on_start, self._on_stop = on_start, on_stop
         self._server_port = str(settings.port)
+        # The gateway's own test (reached through its spans); other apps answer on threads.
+        self._on_loop = getattr(app, "on_loop", None) or _never
 
     # Granian's RSGI hooks ---------------------------------------------------------------
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -146,10 +148,6 @@ class GatewayFront:
             self.slots.leave(client)
 
     # Reads answered on the loop ------------------------------------------------------
-    def _on_loop(self, environ: dict[str, Any]) -> bool:
-        on_loop = getattr(self.app, "on_loop", None)  # the gateway's (through its spans)
-        return on_loop is not None and bool(on_loop(environ))
-
     def _answer_on_loop(self, environ: dict[str, Any]) -> Awaitable[WholeAnswer]:
         """A bodiless public read, proxied without a thread: its upstream exchange is the
         resilient client's on this loop, and it is traced as the WSGI path is."""
@@ -247,6 +245,10 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tuple[str
             close()
     status, headers = started
     return int(status.split(" ", 1)[0]), _without_framing(headers), payload
+
+
+def _never(environ: dict[str, Any]) -> bool:
+    return False
 
 
 def _without_framing(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -180,17 +180,14 @@ class GatewayProxy:
         if path in PROBE_PATHS:
             return self.admin(environ, start_response)
         steps = self._steps(environ, path)
-        try:
-            forward = next(steps)
+        reply = _first(steps)
+        if isinstance(reply, _Forward):
             try:
-                response = self.client.request(*forward.args, **forward.kwargs)
+                outcome: UpstreamResponse | BaseException = self.client.request(
+                    *reply.args, **reply.kwargs)
             except BaseException as exc:  # noqa: BLE001 - the steps decide what it means
-                steps.throw(exc)
-            else:
-                steps.send(response)
-            raise RuntimeError("the gateway's steps asked for a second upstream call")
-        except StopIteration as done:
-            reply: Reply = done.value
+                outcome = exc
+            reply = _last(steps, outcome)
         start_response(_REASONS.get(reply.status) or f"{reply.status} Unknown", reply.headers)
         return [reply.body]
 
@@ -210,17 +207,14 @@ class GatewayProxy:
         """The whole answer to a request `on_loop` accepted, its upstream call made by the
         resilient client on the running event loop; the same steps as a WSGI call."""
         steps = self._steps(environ, environ.get("PATH_INFO") or "/")
-        try:
-            forward = next(steps)
+        reply = _first(steps)
+        if isinstance(reply, _Forward):
             try:
-                response = await self.client.request_async(*forward.args, **forward.kwargs)
+                outcome: UpstreamResponse | BaseException = await self.client.request_async(
+                    *reply.args, **reply.kwargs)
             except BaseException as exc:  # noqa: BLE001 - the steps decide what it means
-                steps.throw(exc)
-            else:
-                steps.send(response)
-            raise RuntimeError("the gateway's steps asked for a second upstream call")
-        except StopIteration as done:
-            reply: Reply = done.value
+                outcome = exc
+            reply = _last(steps, outcome)
         return reply.status, reply.headers, reply.body
 
     def _steps(self, environ: dict[str, Any], path: str) -> Steps:
@@ -375,6 +369,26 @@ class GatewayProxy:
         mark_fallback("stale_cache", age_seconds=age)
         headers = [*entry.headers, *STALE_HEADERS, ("Age", str(age))]
         return Reply(200, headers, entry.body)
+
+
+def _first(steps: Steps) -> _Forward | Reply:
+    """The upstream call a request's steps ask for, or their reply when they need none."""
+    try:
+        return next(steps)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+def _last(steps: Steps, outcome: UpstreamResponse | BaseException) -> Reply:
+    """The steps' reply, once sent the upstream call's answer or thrown its error."""
+    try:
+        if isinstance(outcome, BaseException):
+            steps.throw(outcome)
+        else:
+            steps.send(outcome)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise RuntimeError("the gateway's steps asked for a second upstream call")
 
 
 def read_body(environ: Mapping[str, Any], limit: int) -> bytes | None:

@@ -172,11 +172,11 @@ class ResilientClient:
         outcome: Reply | BaseException | None = None
         while True:
             try:
-                send = steps.throw(outcome) if isinstance(outcome, BaseException) else steps.send(outcome)  # type: ignore[arg-type]
+                send = _advance(steps, outcome)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             try:
-                outcome = self._exchange(send.instance, send.call, send.connect, send.read, send.watch)
+                outcome = self._exchange(*send)
             except BaseException as exc:  # noqa: BLE001 - handed to the steps, which decide
                 outcome = exc
 
@@ -205,12 +205,11 @@ class ResilientClient:
         outcome: Reply | BaseException | None = None
         while True:
             try:
-                send = steps.throw(outcome) if isinstance(outcome, BaseException) else steps.send(outcome)  # type: ignore[arg-type]
+                send = _advance(steps, outcome)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
             try:
-                outcome = await self._exchange_async(send.instance, send.call, send.connect,
-                                                     send.read, send.watch)
+                outcome = await self._exchange_async(*send)
             except BaseException as exc:  # noqa: BLE001 - handed to the steps, which decide
                 outcome = exc
 
@@ -375,13 +374,9 @@ class ResilientClient:
         """Send and read the whole answer; the watch cuts it off at its expiry."""
         pool = instance.pool
         with client_span(call.method, pool, call.path, call.headers) as span:
-            reply = pool.exchange(call.method, call.path, call.headers, call.body,
-                                  connect_timeout=connect, read_timeout=read, watch=watch,
-                                  decode_content=call.decode_content)
-            if watch is not None and watch.fired:
-                raise TimeoutError("the answer did not complete within the attempt's time limit")
-            record_status(span, reply.status)
-        return reply
+            return _whole(pool.exchange(call.method, call.path, call.headers, call.body,
+                                        connect_timeout=connect, read_timeout=read, watch=watch,
+                                        decode_content=call.decode_content), watch, span)
 
     @staticmethod
     async def _exchange_async(instance: Instance, call: _Call, connect: float, read: float,
@@ -389,13 +384,10 @@ class ResilientClient:
         """`_exchange` on the event loop, through the instance's loop pool."""
         pool = instance.loop_pool()
         with client_span(call.method, pool, call.path, call.headers) as span:
-            reply = await pool.exchange(call.method, call.path, call.headers, call.body,
-                                        connect_timeout=connect, read_timeout=read, watch=watch,
-                                        decode_content=call.decode_content)
-            if watch is not None and watch.fired:
-                raise TimeoutError("the answer did not complete within the attempt's time limit")
-            record_status(span, reply.status)
-        return reply
+            return _whole(await pool.exchange(call.method, call.path, call.headers, call.body,
+                                              connect_timeout=connect, read_timeout=read,
+                                              watch=watch, decode_content=call.decode_content),
+                          watch, span)
 
     def _classify(self, upstream: Upstream, instance: Instance, exc: BaseException, watch: Watch,
                   read: float, *, connect_capped: bool) -> tuple[_Attempt, str]:
@@ -453,6 +445,22 @@ class ResilientClient:
         for upstream in self.upstreams.values():
             for instance in upstream.instances():
                 instance.close()
+
+
+def _advance(steps: Steps, outcome: Reply | BaseException | None) -> _Send:
+    """The next exchange a call's steps ask for, once sent the last one's answer or thrown
+    its error (StopIteration carries the call's response)."""
+    if isinstance(outcome, BaseException):
+        return steps.throw(outcome)
+    return steps.send(outcome)  # type: ignore[arg-type]
+
+
+def _whole(reply: Reply, watch: Watch | None, span: Any) -> Reply:
+    """An attempt's answer, unless its watch fired first (the answer may be cut short)."""
+    if watch is not None and watch.fired:
+        raise TimeoutError("the answer did not complete within the attempt's time limit")
+    record_status(span, reply.status)
+    return reply
 
 
 def build_client(*, resilience: bool, upstreams: Mapping[str, tuple[str, UpstreamPolicy]],
