@@ -208,6 +208,16 @@ class Harness:
         return self._launch(name, pinned(cpu, command), env, f"http://127.0.0.1:{port}",
                             "/readyz", wait)
 
+    def start_asyncio_floor(self, name: str, product_url: str, *, cpu: int | None = None,
+                            wait: bool = True) -> Server:
+        """The least Python proxy without Granian (`bench.asyncio_floor`), in front of
+        `product_url`."""
+        port = free_port()
+        command = [sys.executable, "-m", "bench.asyncio_floor", "--port", str(port),
+                   "--upstream", product_url.removeprefix("http://")]
+        return self._launch(name, pinned(cpu, command), dict(os.environ),
+                            f"http://127.0.0.1:{port}", "/readyz", wait)
+
     def start_receiver(self, cpu: int | None = None, max_seconds: float = 900.0) -> str:
         """The local OTLP/HTTP receiver; its base URL (OTEL_EXPORTER_OTLP_ENDPOINT)."""
         command = pinned(cpu, [sys.executable, "-m", "bench.otlp_receiver", "--port", "0",

@@ -34,10 +34,16 @@ SEED_PRODUCTS = 20
 # Also measured with the load generator, gateway and product on one CPU: at one connection
 # nothing runs in parallel, and this VM's cross-CPU wake-ups would otherwise be counted too.
 ONE_CPU = ("product/none", "gateway/on/none")
-# The endpoints whose one-connection latencies are compared, interleaved together.
+# The endpoints whose one-connection latencies are compared, interleaved together; the first
+# of each group is the direct reference its others are divided by. The product appears in
+# several groups: every endpoint is compared with the direct run interleaved with it, and an
+# interleave holds only what its figures compare (the issue's row: direct, gateway, nginx),
+# because each endpoint added to one leaves every process on the path idle for one more
+# request in each round, and those wake-ups cost a chain of threads more than one process.
 SEQUENTIAL_GROUPS = (
-    ("product/none", "gateway/on/none", "nginx/none", "gateway/off/none", "gateway/threads/none",
-     "floor/none"),
+    ("product/none", "gateway/on/none", "nginx/none"),
+    ("product/none", "gateway/off/none", "gateway/threads/none"),
+    ("product/none", "floor/none", "asyncio_floor/none"),
     ("product/file", "gateway/on/file"),
     ("product/all", "gateway/on/all"),
     ("product/otlp", "gateway/on/otlp"),
@@ -50,7 +56,7 @@ class Endpoint:
     """Something the load generator drives: a product instance, or a gateway in front of one."""
 
     key: str
-    kind: str  # "product", "gateway", "nginx" or "floor" (bench.rsgi_floor)
+    kind: str  # "product", "gateway", "nginx", "floor" (bench.rsgi_floor) or "asyncio_floor"
     tracing: str
     resilience: bool = True
     settings: tuple[tuple[str, str], ...] = ()  # more of a gateway's settings (GATEWAY_*)
@@ -68,6 +74,7 @@ ENDPOINTS = {e.key: e for e in (
     Endpoint("gateway/off/none", "gateway", "none", False),
     Endpoint("gateway/threads/none", "gateway", "none", True, (("GATEWAY_LOOP_READS", "off"),)),
     Endpoint("floor/none", "floor", "none"),
+    Endpoint("asyncio_floor/none", "asyncio_floor", "none"),
     Endpoint("product/file", "product", "file"),
     Endpoint("gateway/on/file", "gateway", "file", True),
     Endpoint("product/all", "product", "all"),
@@ -110,6 +117,10 @@ def _start(ctx: Context, harness: Harness, keys: list[str]) -> tuple[dict[str, S
                 otlp=otlp, wait=False, extra_env=dict(endpoint.settings))
         elif endpoint.kind == "floor":
             servers[endpoint.key] = harness.start_floor(
+                endpoint.key.replace("/", "-"), servers[endpoint.product_key].url,
+                cpu=layout["load"], wait=False)
+        elif endpoint.kind == "asyncio_floor":
+            servers[endpoint.key] = harness.start_asyncio_floor(
                 endpoint.key.replace("/", "-"), servers[endpoint.product_key].url,
                 cpu=layout["load"], wait=False)
     harness.wait_ready(list(servers.values()))
@@ -203,16 +214,25 @@ def _sequential_round(ctx: Context, keys: list[str], servers: dict[str, Server]
     """One connection per endpoint, one request at a time taking them in turn, within each
     group of endpoints compared with one another (`SEQUENTIAL_GROUPS`): interleaving all ten
     would leave each process idle for nine requests out of ten and add the wake-up of an idle
-    process to every figure, the direct product's included."""
+    process to every figure, the direct product's included.
+
+    Each endpoint's figures carry, as "direct", the p50 of its group's reference run in the
+    same interleave; the reference's own figures are those of its first group."""
     measured: dict[str, dict[str, Any]] = {}
     for group in SEQUENTIAL_GROUPS:
         chosen = [k for k in keys if k in group]
-        if not chosen:
-            continue
+        if not chosen or (chosen == [group[0]] and group[0] in measured):
+            continue  # nothing to compare with a reference already measured
         results = loadclient.run(loadclient.interleaved(
             [_port(servers[k]) for k in chosen], READ_PATH,
             count=ctx.settings.sequential_count, max_seconds=30))
-        measured.update({key: result.as_dict() for key, result in zip(chosen, results, strict=True)})
+        figures = {key: result.as_dict() for key, result in zip(chosen, results, strict=True)}
+        reference = figures.get(group[0])
+        for key, found in figures.items():
+            if key == group[0]:
+                measured.setdefault(key, found)
+            else:
+                measured[key] = {**found, "direct_p50_ms": reference and reference["p50_ms"]}
     return measured
 
 
@@ -247,8 +267,9 @@ def measure(ctx: Context, keys: set[str]) -> dict[str, Any]:
                               "load_generator": f"{WRK}; one connection: {loadclient.NAME}",
                               "closed_generator": f"{WRK}, {ctx.settings.micro_connections} "
                                                   "connections",
-                              "sequential_generator": f"{loadclient.NAME}, endpoints "
-                                                      "interleaved request by request"}
+                              "sequential_generator": f"{loadclient.NAME}, each endpoint "
+                                                      "interleaved request by request with its "
+                                                      "direct reference"}
     try:
         ctx.log(f"  starting {len(order)} endpoint(s) (product on CPU {layout['server']}, "
                 f"gateways and load generator on CPU {layout['load']})")

@@ -338,10 +338,14 @@ def test_one_connection_latencies_are_interleaved_within_compared_groups(monkeyp
     from bench.harness import Server
 
     rounds: list[list[int]] = []
+
+    def run(ports):  # every run of a round answers with p50 = its round's number
+        rounds.append(ports)
+        p50 = float(len(rounds))
+        return [loadclient.LoadResult(1, 1.0, 1, 1, 0, 1.0, p50, p50, p50, {}) for _ in ports]
+
     monkeypatch.setattr(micro.loadclient, "interleaved", lambda ports, *a, **k: ports)
-    monkeypatch.setattr(micro.loadclient, "run", lambda ports: (
-        rounds.append(ports),
-        [loadclient.LoadResult(1, 1.0, 1, 1, 0, 1.0, 1.0, 1.0, 1.0, {}) for _ in ports])[1])
+    monkeypatch.setattr(micro.loadclient, "run", run)
     keys = list(micro.ENDPOINTS)
     servers = {k: Server(k, f"http://127.0.0.1:{9000 + i}", 0, None) for i, k in enumerate(keys)}
 
@@ -354,7 +358,32 @@ def test_one_connection_latencies_are_interleaved_within_compared_groups(monkeyp
     assert sorted(measured) == sorted(keys)
     by_port = {9000 + i: k for i, k in enumerate(keys)}
     assert [[by_port[p] for p in ports] for ports in rounds] == [
-        ["product/none", "gateway/on/none", "nginx/none", "gateway/off/none",
-         "gateway/threads/none", "floor/none"],
+        ["product/none", "gateway/on/none", "nginx/none"],
+        ["product/none", "gateway/off/none", "gateway/threads/none"],
+        ["product/none", "floor/none", "asyncio_floor/none"],
         ["product/file", "gateway/on/file"], ["product/all", "gateway/on/all"],
         ["product/otlp", "gateway/on/otlp"]]
+    # Each endpoint is divided by the direct run of its own interleave; the reference keeps
+    # the figures of its first one.
+    assert measured["product/none"]["p50_ms"] == 1.0
+    assert "direct_p50_ms" not in measured["product/none"]
+    assert [measured[k]["direct_p50_ms"] for k in (
+        "gateway/on/none", "nginx/none", "gateway/off/none", "gateway/threads/none",
+        "floor/none", "asyncio_floor/none", "gateway/on/file")] == [1.0, 1.0, 2.0, 2.0, 3.0,
+                                                                   3.0, 4.0]
+
+
+def test_gateway_ratios_use_the_direct_run_of_the_same_interleave() -> None:
+    def rep(seq: float, direct: float | None = None) -> dict:
+        found = _rep(100, seq)
+        if direct is not None:
+            found["sequential"]["direct_p50_ms"] = direct
+        return found
+
+    micro = {"endpoints": {"floor/none": [rep(1.2, 1.0), rep(1.5, 1.25)],
+                           "product/none": [rep(2.0), rep(2.0)]}}
+
+    got = gateway.compare(micro, "floor/none", "product/none")
+
+    assert got["p50_1conn_ratio_reps"] == [pytest.approx(1.2), pytest.approx(1.2)]
+    assert got["added_p50_1conn_ms"] == pytest.approx(0.225)

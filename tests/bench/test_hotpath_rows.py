@@ -82,6 +82,50 @@ def test_gateway_rows_without_nginx_still_evaluate() -> None:
     assert _target(result, "p50 at 1 connection, gateway ÷ direct").status == PASS
 
 
+def test_the_goals_allowance_is_shown_beside_what_each_proxy_adds() -> None:
+    micro = _micro(1.5)
+    micro["endpoints"]["floor/none"] = [_rep(760, 1.25, {"floor": 0.3, "product": 1.2})] * 2
+    micro["endpoints"]["asyncio_floor/none"] = [
+        _rep(770, 1.2, {"asyncio_floor": 0.25, "product": 1.2})] * 2
+
+    result = gateway.evaluate(micro)
+
+    row = _target(result, "added p50 at 1 connection the 1.3x goal allows")
+    assert row.measured == pytest.approx(0.3) and row.status == INFO  # direct 1.0 ms x 0.3
+    assert row.detail == ("added p50 (ms): gateway 0.50; the least RSGI proxy on Granian 0.25; "
+                          "the least Python proxy without Granian 0.20; nginx 0.10")
+    floor = _target(result, "p50 at 1 connection ÷ direct, the least Python proxy without")
+    assert floor.measured == pytest.approx(1.2)
+
+
+def test_the_asyncio_floor_proxies_keep_alive_to_its_upstream() -> None:
+    import subprocess
+    import sys
+
+    import requests
+
+    from bench.responder import start_responder
+    from bench.responder import stop as stop_responder
+
+    upstream, upstream_port = start_responder()
+    floor = subprocess.Popen([sys.executable, "-m", "bench.asyncio_floor", "--port", "0",
+                              "--upstream", f"127.0.0.1:{upstream_port}", "--max-seconds", "60"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        line = floor.stdout.readline()  # type: ignore[union-attr]
+        assert "listening on" in line, line
+        port = int(line.rsplit(":", 1)[1])
+        with requests.Session() as session:
+            answers = [session.get(f"http://127.0.0.1:{port}/api/v1/products/7", timeout=5)
+                       for _ in range(3)]
+    finally:
+        stop_responder(floor)
+        stop_responder(upstream)
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert all(a.json() == {"id": 42, "ok": 1} for a in answers)
+    assert answers[0].headers["Content-Type"].startswith("application/json")
+
+
 def test_tracing_targets_default_and_all_sampled_against_off() -> None:
     micro = _micro(1.2, {"gateway/on/none": 700, "gateway/on/file": 650,
                          "gateway/on/all": 540, "gateway/on/otlp": 600})
