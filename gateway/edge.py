@@ -42,8 +42,10 @@ def forwarded_client(peer: str, forwarded_for: str | None, trusted_hops: int) ->
     """The client's address: `peer`, or, behind `trusted_hops` trusted proxies, the address
     the outermost trusted proxy saw, counted from the right of `X-Forwarded-For` (the rule
     auth applies too: `services.common.client_address`)."""
+    if trusted_hops <= 0:  # the peer itself (what `client_address` answers, without its work)
+        return peer or "unknown"
     environ = {"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded_for or ""}
-    return client_address(environ, TrustedProxies(hops=max(0, trusted_hops)))
+    return client_address(environ, TrustedProxies(hops=trusted_hops))
 
 
 def client_ip(environ: Mapping[str, Any], trust_forwarded: bool, trusted_hops: int = 1) -> str:
@@ -56,15 +58,10 @@ def client_ip(environ: Mapping[str, Any], trust_forwarded: bool, trusted_hops: i
 
 def check_header_limits(environ: Mapping[str, Any], max_bytes: int, max_count: int) -> None:
     """431 when the request carries too many or too large headers."""
-    count = size = longest = 0
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            count += 1
-            size += len(key) + len(value)
-            longest = max(longest, len(key) + len(value))
+    sizes = [len(key) + len(value) for key, value in environ.items() if key[:5] == "HTTP_"]
     # One field past what the services' servers take (gunicorn: 8190) would be refused there
     # in their own format; refuse it here, as JSON.
-    if count > max_count or size > max_bytes or longest > MAX_FIELD_BYTES:
+    if len(sizes) > max_count or sum(sizes) > max_bytes or max(sizes, default=0) > MAX_FIELD_BYTES:
         raise ApiError(
             f"the request headers are too large (at most {max_count} headers, {max_bytes} bytes, "
             f"{MAX_FIELD_BYTES} bytes in one)",

@@ -103,6 +103,10 @@ PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 MAX_TARGET_CHARS = 2048
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~\-]*")
 _DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
+# Each environ key seen so far and the header name it is forwarded as ("" when it is not
+# forwarded): the same few keys come on every request. Bounded, since clients choose them.
+_FORWARD_NAMES: dict[str, str] = {}
+_FORWARD_NAMES_MAX = 4096
 # Where `on_loop` leaves the route it matched, so the request is not matched twice.
 _ROUTE_KEY = "breakwater.route"
 _REASONS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
@@ -320,7 +324,7 @@ class GatewayProxy:
             stale = self._stale(route, target)
             if stale is not None:
                 return stale
-        reply_headers = _response_headers(response.headers.items(), keep_length=method == "HEAD")
+        reply_headers = _response_headers(response.headers, keep_length=method == "HEAD")
         if stale_ok and response.status == 200 and not _no_store(response.headers):
             self.stale_cache.store(target, reply_headers, response.data)
         return Reply(response.status, reply_headers, response.data)
@@ -335,14 +339,13 @@ class GatewayProxy:
             if connection_tokens
             else ()
         )
+        names = _FORWARD_NAMES
         for key, value in environ.items():
-            if (
-                key.startswith("HTTP_")
-                and key not in REQUEST_SKIP
-                and not key.startswith(SPOOFABLE_PREFIXES)
-                and key not in named
-            ):
-                headers[key[5:].replace("_", "-").lower()] = value
+            name = names.get(key)
+            if name is None:
+                name = _forward_name(key)
+            if name and key not in named:
+                headers[name] = value
         content_type = environ.get("CONTENT_TYPE")
         if content_type:
             headers["content-type"] = content_type
@@ -369,6 +372,17 @@ class GatewayProxy:
         mark_fallback("stale_cache", age_seconds=age)
         headers = [*entry.headers, *STALE_HEADERS, ("Age", str(age))]
         return Reply(200, headers, entry.body)
+
+
+def _forward_name(key: str) -> str:
+    """The header name an environ key is forwarded as, "" when it is not forwarded: not a
+    header, hop-by-hop, or one the gateway sets itself (remembered, up to a bound)."""
+    forwarded = (key.startswith("HTTP_") and key not in REQUEST_SKIP
+                 and not key.startswith(SPOOFABLE_PREFIXES))
+    name = key[5:].replace("_", "-").lower() if forwarded else ""
+    if len(_FORWARD_NAMES) < _FORWARD_NAMES_MAX:
+        _FORWARD_NAMES[key] = name
+    return name
 
 
 def _first(steps: Steps) -> _Forward | Reply:
@@ -440,8 +454,9 @@ def _quote_path(path: str) -> str:
     return quote(path.encode("latin-1"), safe="/!$&'()*+,;=:@-._~")
 
 
-def _response_headers(items: Iterable[tuple[str, str]], *, keep_length: bool) -> Headers:
+def _response_headers(answered: Mapping[str, str], *, keep_length: bool) -> Headers:
     headers: Headers = []
+    items = getattr(answered, "received", None) or answered.items()  # AnswerHeaders: as sent
     for key, value in items:
         lower = key.lower()
         if lower in RESPONSE_SKIP and not (keep_length and lower == "content-length"):

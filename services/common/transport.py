@@ -47,7 +47,7 @@ from urllib3.util.wait import wait_for_read
 
 from services.common.watchdog import Watch
 
-__all__ = ["DECODED_ENCODINGS", "Answer", "KeepAlivePool", "OriginPool", "Reply", "serialize_request"]
+__all__ = ["DECODED_ENCODINGS", "Answer", "AnswerHeaders", "KeepAlivePool", "OriginPool", "Reply", "serialize_request"]
 
 # Content-Encodings decoded here when the caller asks for decoded content.
 DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
@@ -60,6 +60,32 @@ USER_AGENT = "breakwater"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Set by the transport from the body it sends.
 _FRAMING = frozenset({"content-length", "transfer-encoding", "host"})
+
+
+class AnswerHeaders(HTTPHeaderDict):
+    """An answer's headers: urllib3's case-insensitive `HTTPHeaderDict`, and `received`, every
+    (name, value) as it came off the wire, repeats apart, in order (what a proxy forwards;
+    not changed by later changes to the dict, and None in a copy, which urllib3 makes
+    through the plain constructor)."""
+
+    received: list[tuple[str, str]] | None = None
+
+    @classmethod
+    def of(cls, pairs: list[tuple[str, str]]) -> AnswerHeaders:
+        """The headers of an answer, filled in one pass: what `add` does for each pair (a list
+        per lower-case name, its first spelling, then every value), without a call each."""
+        headers = cls.__new__(cls)
+        HTTPHeaderDict.__init__(headers)
+        headers.received = pairs
+        container = headers._container
+        for name, value in pairs:
+            lower = name.lower()
+            found = container.get(lower)
+            if found is None:
+                container[lower] = [name, value]
+            else:
+                found.append(value)
+        return headers
 
 
 @dataclass(frozen=True)
@@ -135,9 +161,8 @@ class Answer:
 
     def reply(self, decode_content: bool) -> Reply:
         """The finished answer as the client takes it (repeated headers kept apart)."""
-        headers = HTTPHeaderDict()
-        for name, value in self.headers:
-            headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        headers = AnswerHeaders.of([(name.decode("latin-1"), value.decode("latin-1"))
+                                    for name, value in self.headers])
         data = b"".join(self.chunks)
         if decode_content and data:
             data = _decoded(data, headers.get("Content-Encoding"))

@@ -150,3 +150,24 @@ def test_a_new_request_id_is_32_hex_digits_and_a_forked_worker_makes_its_own():
     os.waitpid(pid, 0)
     os.close(read)
     assert re.fullmatch(r"[0-9a-f]{32}", child) and child != request_id({})
+
+
+@pytest.mark.parametrize(("headers", "max_bytes", "refused"), [
+    ({f"HTTP_X_{i}": "v" for i in range(10)}, 100_000, False),      # at the count limit
+    ({f"HTTP_X_{i}": "v" for i in range(11)}, 100_000, True),       # one header too many
+    ({"HTTP_A": "v" * 994}, 1000, False),                            # 1000 bytes with its name
+    ({"HTTP_A": "v" * 995}, 1000, True),                             # past the total
+    ({"HTTP_A": "v" * 7994}, 100_000, False),                        # 8000 bytes in one field
+    ({"HTTP_A": "v" * 7995}, 100_000, True),                         # one field past 8000
+    ({"REQUEST_METHOD": "x" * 9000, "HTTP_A": "v"}, 1000, False),    # not a header
+])
+def test_header_limits_count_size_and_the_largest_field(headers, max_bytes, refused):
+    from gateway.edge import check_header_limits
+    from services.common.errors import ApiError
+
+    if refused:
+        with pytest.raises(ApiError) as raised:
+            check_header_limits(headers, max_bytes, 10)
+        assert raised.value.status == 431 and raised.value.code == "headers_too_large"
+    else:
+        check_header_limits(headers, max_bytes, 10)

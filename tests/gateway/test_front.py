@@ -55,3 +55,21 @@ def test_run_wsgi_collects_the_answer_and_closes_the_iterable():
 
     status, headers, body = run_wsgi(app, {})
     assert (status, headers, body, closed) == (201, [("X-A", "1")], b"ok", [True])
+
+
+def test_the_peer_is_the_client_when_no_hop_is_trusted():
+    assert forwarded_client("10.0.0.9", "203.0.113.7", 0) == "10.0.0.9"
+    assert forwarded_client("", None, 0) == "unknown"
+
+
+def test_header_names_remembered_for_the_environ_are_bounded(monkeypatch):
+    from gateway import front
+
+    monkeypatch.setattr(front, "_ENVIRON_KEYS", {})
+    monkeypatch.setattr(front, "_ENVIRON_KEYS_MAX", 3)
+    names = [f"x-client-{i}" for i in range(10)] + ["content-type", "content-length"]
+    keys = [front._environ_key(name) for name in names]
+
+    assert keys[:10] == [f"HTTP_X_CLIENT_{i}" for i in range(10)]
+    assert keys[10:] == ["CONTENT_TYPE", ""]  # framing: the front has read the body
+    assert len(front._ENVIRON_KEYS) == 3

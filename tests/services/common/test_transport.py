@@ -222,3 +222,26 @@ def test_a_closed_pool_keeps_no_connection_a_late_call_gives_back() -> None:
         assert pool.idle == 0
         assert get(pool).status == 200
         assert pool.idle == 0 and raw.connections == 2
+
+
+def test_answer_headers_are_urllib3s_dict_and_keep_what_came_in_order() -> None:
+    from urllib3 import HTTPHeaderDict
+
+    from services.common.transport import AnswerHeaders
+
+    pairs = [("Set-Cookie", "a=1"), ("Content-Type", "text/plain"), ("set-cookie", "b=2"),
+             ("X-Empty", "")]
+    headers = AnswerHeaders.of(pairs)
+    expected = HTTPHeaderDict()
+    for name, value in pairs:
+        expected.add(name, value)
+
+    assert headers == expected
+    assert list(headers.items()) == list(expected.items())
+    assert headers.getlist("SET-COOKIE") == ["a=1", "b=2"] and headers["x-empty"] == ""
+    assert headers.received == pairs
+    headers["Content-Type"] = "application/json"  # the dict changes; what came in does not
+    assert headers.received == pairs and headers["content-type"] == "application/json"
+    copied = headers.copy()  # urllib3 builds copies through the constructor
+    assert isinstance(copied, AnswerHeaders) and copied == headers
+    assert copied.received is None  # not an answer as received: read it as a dict
