@@ -12,6 +12,14 @@ A percentile is judged only where the sample supports it: p99 needs 100 requests
 window (and in the baseline), p95 needs 20, p90 10. A smaller group is judged at the highest
 percentile it does support, down to the median, and the detail says so: the "p99" of 25
 requests is their maximum, one scheduling hiccup, not a tail.
+
+A median of fewer than ten requests (a login or two a second) is also held against the
+steady state's own spread: it fails only when it is above the limit and above the baseline's
+p90 too. Five CPU-bound logins on a shared host can all land in the slow mode of a spread
+the steady state already had; a median above the baseline's p90 means at least three of five
+requests slower than nine in ten steady-state ones, which chance alone gives less than 1 % of
+the time (binomial), while a real slowdown (requests queued behind a hung dependency) is far
+above both.
 """
 
 from __future__ import annotations
@@ -134,6 +142,7 @@ def _error_rate(check: Check, data: RunData) -> Verdict:
 
 
 SUPPORTED_PERCENTILES = (99.0, 95.0, 90.0, 50.0)
+SMALL_SAMPLE_PERCENTILE = 50.0
 
 
 def supported_percentile(q: float, samples: int) -> float:
@@ -173,6 +182,12 @@ def _latency(check: Check, data: RunData) -> Verdict:
                 continue
             relative = max(float(check.params["max_vs_baseline"]) * base,
                            base + float(check.params.get("slack_ms", 5.0)))
+            if judged == SMALL_SAMPLE_PERCENTILE < q:
+                # Too few requests for any tail: their median is judged, and fails only above
+                # the steady state's own p90 too (see the module's docstring).
+                spread = percentile(baseline_values, 90.0)
+                entry["baseline_p90_ms"] = spread
+                relative = max(relative, spread or relative)
             limit = relative if limit is None else min(float(limit), relative)
         entry["limit_ms"] = limit
         if len(values) < minimum:
@@ -190,6 +205,7 @@ def _latency(check: Check, data: RunData) -> Verdict:
         detail = "; ".join(
             f"{g}: {e['percentile']} {_ms(e.get('measured_ms'))} (limit {_ms(e.get('limit_ms'))}, "
             f"n={e['requests']}{', base ' + _ms(e['baseline_ms']) if 'baseline_ms' in e else ''}"
+            f"{', steady-state p90 ' + _ms(e['baseline_p90_ms']) if 'baseline_p90_ms' in e else ''}"
             f"{'' if e['percentile'] == f'p{q:g}' else f', too few for a p{q:g}'})"
             for g, e in numbers.items())
         return Verdict(check.name, check.check, status, worst.get("measured_ms"),

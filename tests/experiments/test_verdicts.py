@@ -166,3 +166,63 @@ def test_a_baseline_can_pool_the_steady_state_before_and_after_the_fault() -> No
         parse({**experiment.to_document(), "hypothesis": [
             {"check": "latency", "groups": ["catalog"], "window": "fault",
              "max_vs_baseline": 1.2, "baseline": ["baseline", "after"]}]})
+
+
+LOGIN = parse({
+    "name": "login", "version": 1, "load": {"duration": 45},
+    "windows": {"baseline": [5, 15], "fault": [15, 30], "recovery": [38, 45]},
+    "hypothesis": [{"name": "logins keep their latency", "check": "latency",
+                    "groups": ["login"], "window": "fault", "percentile": "p99",
+                    "max_vs_baseline": 1.25, "baseline": ["baseline", "recovery"],
+                    "slack_ms": 10, "min_samples": 3}]})
+
+
+def _logins(at_ms: list[tuple[float, float]]) -> list[Request]:
+    return [Request(t, "POST", "/api/v1/auth/login", "login", 200, ms, "ok") for t, ms in at_ms]
+
+
+def test_a_median_of_a_few_requests_is_not_failed_by_the_steady_states_own_spread() -> None:
+    # A cart-outage run's logins (password hashing on a shared 2-core host): either about
+    # 125 ms or about 180 ms, before, during and after the fault alike. Five before and six
+    # after it set a median of 126 ms; five during it happened to take the slow mode. That is
+    # the steady state's own spread (its p90: 190 ms), not the cart outage.
+    steady = [(6, 123.1), (8, 190.4), (10, 179.1), (12, 124.1), (14, 126.4),
+              (39, 125.4), (40, 183.0), (41, 124.0), (42, 191.7), (43, 126.0), (44, 122.9)]
+    during = [(16, 178.0), (19, 185.8), (22, 178.7), (25, 178.9), (28, 184.4)]
+
+    [verdict] = evaluate(LOGIN, RunData(_logins(steady + during), LOGIN.windows))
+
+    entry = verdict.numbers["login"]
+    assert entry["percentile"] == "p50" and entry["baseline_ms"] == 126.0
+    assert entry["baseline_p90_ms"] == 190.4 and entry["limit_ms"] == 190.4
+    assert verdict.status == PASS, verdict.detail
+    assert "steady-state p90 190.4 ms" in verdict.detail
+
+
+def test_a_few_requests_that_all_slow_down_still_fail() -> None:
+    steady = [(6 + i, 125.0 + i) for i in range(8)] + [(39 + i, 126.0 + i) for i in range(5)]
+    during = [(16, 2100.0), (19, 2400.0), (22, 130.0), (25, 2250.0), (28, 2300.0)]
+
+    [verdict] = evaluate(LOGIN, RunData(_logins(steady + during), LOGIN.windows))
+
+    assert verdict.status == FAIL and verdict.measured == 2250.0
+
+
+def test_a_well_sampled_group_is_judged_without_the_spread_allowance() -> None:
+    steady = [(5 + i / 10, 10.0 if i % 10 else 40.0) for i in range(100)]
+    steady += [(38 + i / 20, 10.0) for i in range(140)]
+    during = [(15 + i / 10, 14.0) for i in range(150)]
+    experiment = parse({**{"name": "many", "version": 1, "load": {"duration": 45}},
+                        "windows": {"baseline": [5, 15], "fault": [15, 30],
+                                    "recovery": [38, 45]},
+                        "hypothesis": [{"name": "fast", "check": "latency",
+                                        "groups": ["login"], "window": "fault",
+                                        "percentile": "p50", "max_vs_baseline": 1.25,
+                                        "baseline": ["baseline", "recovery"], "slack_ms": 1}]})
+
+    [verdict] = evaluate(experiment, RunData(_logins(steady + during), experiment.windows))
+
+    # A median of 150 requests is a median, not a small sample: 14 ms fails its 12.5 ms limit
+    # even though the steady state's p90 (40 ms) is higher.
+    assert verdict.status == FAIL and verdict.threshold == 12.5
+    assert "baseline_p90_ms" not in verdict.numbers["login"]
