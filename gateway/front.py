@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -39,9 +40,6 @@ log = logging.getLogger("breakwater.gateway.front")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # Headers joined with "; " when a client sends them twice (RFC 9110 §5.3; cookies: RFC 6265).
 _JOIN_SEMICOLON = frozenset({"cookie"})
-# Each header name seen so far and its WSGI environ key (bounded: clients choose the names).
-_ENVIRON_KEYS: dict[str, str] = {}
-_ENVIRON_KEYS_MAX = 4096
 
 
 class ClientSlots:
@@ -217,11 +215,8 @@ class GatewayFront:
             "wsgi.run_once": False,
             "CONTENT_LENGTH": str(len(body)) if body else "",
         }
-        keys = _ENVIRON_KEYS
         for name, value in headers:
-            key = keys.get(name)
-            if key is None:
-                key = _environ_key(name)
+            key = _environ_key(name)
             if not key:
                 continue  # the body is whole now: its length is CONTENT_LENGTH
             if key == "CONTENT_TYPE":
@@ -234,18 +229,15 @@ class GatewayFront:
         return environ
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names on every request; clients choose them
 def _environ_key(name: str) -> str:
     """A header's WSGI environ key ("" for the body's framing, which the front has read
-    already), remembered up to a bound."""
+    already)."""
     if name in ("content-length", "transfer-encoding"):
-        key = ""
-    elif name == "content-type":
-        key = "CONTENT_TYPE"
-    else:
-        key = "HTTP_" + name.upper().replace("-", "_")
-    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
-        _ENVIRON_KEYS[name] = key
-    return key
+        return ""
+    if name == "content-type":
+        return "CONTENT_TYPE"
+    return "HTTP_" + name.upper().replace("-", "_")
 
 
 def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:

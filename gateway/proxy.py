@@ -7,6 +7,7 @@ response, or a JSON error. No Flask on this path (it costs ≈0.3 ms a request h
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -103,10 +104,6 @@ PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 MAX_TARGET_CHARS = 2048
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~\-]*")
 _DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$)")
-# Each environ key seen so far and the header name it is forwarded as ("" when it is not
-# forwarded): the same few keys come on every request. Bounded, since clients choose them.
-_FORWARD_NAMES: dict[str, str] = {}
-_FORWARD_NAMES_MAX = 4096
 # Where `on_loop` leaves the route it matched, so the request is not matched twice.
 _ROUTE_KEY = "breakwater.route"
 _REASONS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
@@ -339,11 +336,8 @@ class GatewayProxy:
             if connection_tokens
             else ()
         )
-        names = _FORWARD_NAMES
         for key, value in environ.items():
-            name = names.get(key)
-            if name is None:
-                name = _forward_name(key)
+            name = _forward_name(key)
             if name and key not in named:
                 headers[name] = value
         content_type = environ.get("CONTENT_TYPE")
@@ -374,15 +368,14 @@ class GatewayProxy:
         return Reply(200, headers, entry.body)
 
 
+@functools.lru_cache(maxsize=4096)  # the same few keys on every request; clients choose them
 def _forward_name(key: str) -> str:
     """The header name an environ key is forwarded as, "" when it is not forwarded: not a
-    header, hop-by-hop, or one the gateway sets itself (remembered, up to a bound)."""
-    forwarded = (key.startswith("HTTP_") and key not in REQUEST_SKIP
-                 and not key.startswith(SPOOFABLE_PREFIXES))
-    name = key[5:].replace("_", "-").lower() if forwarded else ""
-    if len(_FORWARD_NAMES) < _FORWARD_NAMES_MAX:
-        _FORWARD_NAMES[key] = name
-    return name
+    header, hop-by-hop, or one the gateway sets itself."""
+    if (key.startswith("HTTP_") and key not in REQUEST_SKIP
+            and not key.startswith(SPOOFABLE_PREFIXES)):
+        return key[5:].replace("_", "-").lower()
+    return ""
 
 
 def _first(steps: Steps) -> _Forward | Reply:

@@ -8,8 +8,11 @@ of the socket (to drip, close or hang). Every request read is kept, byte for byt
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
+import time
+import zlib
 from collections.abc import Callable
 
 Answer = bytes | Callable[[socket.socket], None]
@@ -18,6 +21,25 @@ Answer = bytes | Callable[[socket.socket], None]
 def answer(status: str = "200 OK", body: bytes = b"{}", *headers: str) -> bytes:
     head = "".join(f"{h}\r\n" for h in headers)
     return (f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n{head}\r\n").encode() + body
+
+
+# Scripts both transports (the thread pool's and the event loop's) are tested against.
+GZIPPED = gzip.compress(b'{"ok":true}')
+# Decoded, decoded, kept as sent when asked (`decode_content=False`), a DecodeError.
+ENCODED_ANSWERS = (answer("200 OK", GZIPPED, "Content-Encoding: gzip"),
+                   answer("200 OK", zlib.compress(b"deflated"), "Content-Encoding: deflate"),
+                   answer("200 OK", GZIPPED, "Content-Encoding: gzip"),
+                   answer("200 OK", b"not gzip at all", "Content-Encoding: gzip"))
+CHUNKED_HELLO_WORLD = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+
+
+def until_close(conn: socket.socket) -> None:
+    """An answer whose body ends when the server closes: "part one, part two", in two sends."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart one, ")
+    time.sleep(0.05)
+    conn.sendall(b"part two")
+    conn.close()
 
 
 class RawServer:

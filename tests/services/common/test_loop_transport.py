@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import gzip
 import http.client
 import ipaddress
 import socket
 import ssl
 import threading
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +24,15 @@ from services.common.loop_transport import LoopPool
 from services.common.transport import Reply
 from services.common.watchdog import Watch
 from tests.support.processes import free_port
-from tests.support.raw_server import Answer, RawServer, answer
+from tests.support.raw_server import (
+    CHUNKED_HELLO_WORLD,
+    ENCODED_ANSWERS,
+    GZIPPED,
+    Answer,
+    RawServer,
+    answer,
+    until_close,
+)
 
 T = TypeVar("T")
 Run = Callable[..., Any]
@@ -117,15 +123,6 @@ def test_a_post_without_a_body_says_so_and_a_get_sends_no_length(run: Run) -> No
 
 
 def test_chunked_and_close_delimited_bodies_are_read_whole(run: Run) -> None:
-    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
-
-    def until_close(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart one, ")
-        time.sleep(0.05)
-        conn.sendall(b"part two")
-        conn.close()
-
     async def scenario(pool: LoopPool) -> None:
         assert (await get(pool)).data == b"hello world"
         assert pool.idle == 1  # chunked framing ended exactly: kept
@@ -134,7 +131,7 @@ def test_chunked_and_close_delimited_bodies_are_read_whole(run: Run) -> None:
         assert (await get(pool)).status == 200
         assert raw.connections == 2
 
-    with server(chunked, until_close, answer()) as raw:
+    with server(CHUNKED_HELLO_WORLD, until_close, answer()) as raw:
         run(raw.port, scenario)
 
 
@@ -167,19 +164,15 @@ def test_an_informational_answer_is_skipped_for_the_one_that_follows(run: Run) -
 
 
 def test_gzip_and_deflate_are_decoded_unless_asked_not_to(run: Run) -> None:
-    packed = gzip.compress(b'{"ok":true}')
 
     async def scenario(pool: LoopPool) -> None:
         assert (await get(pool)).data == b'{"ok":true}'
         assert (await get(pool)).data == b"deflated"
-        assert (await get(pool, decode_content=False)).data == packed
+        assert (await get(pool, decode_content=False)).data == GZIPPED
         with pytest.raises(DecodeError):
             await get(pool)
 
-    with server(answer("200 OK", packed, "Content-Encoding: gzip"),
-                answer("200 OK", zlib.compress(b"deflated"), "Content-Encoding: deflate"),
-                answer("200 OK", packed, "Content-Encoding: gzip"),
-                answer("200 OK", b"not gzip at all", "Content-Encoding: gzip")) as raw:
+    with server(*ENCODED_ANSWERS) as raw:
         run(raw.port, scenario)
 
 

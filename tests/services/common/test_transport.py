@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import gzip
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,7 +15,15 @@ from urllib3.exceptions import DecodeError, NewConnectionError, ProtocolError, R
 from services.common.transport import KeepAlivePool
 from services.common.watchdog import Watch
 from tests.support.processes import free_port, wait_until
-from tests.support.raw_server import Answer, RawServer, answer
+from tests.support.raw_server import (
+    CHUNKED_HELLO_WORLD,
+    ENCODED_ANSWERS,
+    GZIPPED,
+    Answer,
+    RawServer,
+    answer,
+    until_close,
+)
 
 
 @contextmanager
@@ -65,16 +71,7 @@ def test_a_post_without_a_body_says_so_and_a_get_sends_no_length() -> None:
 
 
 def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
-    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
-
-    def until_close(conn: socket.socket) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart one, ")
-        time.sleep(0.05)
-        conn.sendall(b"part two")
-        conn.close()
-
-    with server(chunked, until_close, answer()) as (raw, pool):
+    with server(CHUNKED_HELLO_WORLD, until_close, answer()) as (raw, pool):
         assert get(pool).data == b"hello world"
         assert pool.idle == 1  # chunked framing ended exactly: kept
         assert get(pool).data == b"part one, part two"
@@ -93,14 +90,10 @@ def test_head_and_bodiless_statuses_end_at_their_headers() -> None:
 
 
 def test_gzip_and_deflate_are_decoded_unless_asked_not_to() -> None:
-    packed = gzip.compress(b'{"ok":true}')
-    with server(answer("200 OK", packed, "Content-Encoding: gzip"),
-                answer("200 OK", zlib.compress(b"deflated"), "Content-Encoding: deflate"),
-                answer("200 OK", packed, "Content-Encoding: gzip"),
-                answer("200 OK", b"not gzip at all", "Content-Encoding: gzip")) as (_raw, pool):
+    with server(*ENCODED_ANSWERS) as (_raw, pool):
         assert get(pool).data == b'{"ok":true}'
         assert get(pool).data == b"deflated"
-        assert get(pool, decode_content=False).data == packed
+        assert get(pool, decode_content=False).data == GZIPPED
         with pytest.raises(DecodeError):
             get(pool)
 
